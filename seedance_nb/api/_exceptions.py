@@ -1,0 +1,145 @@
+"""The exceptions seedance_nb raises.
+
+Our exception hierarchy:
+
+* SeedanceError
+  + ValidationError ........... bad input, found locally before anything is sent
+  + BudgetExceededError ....... the experiment's budget would be overspent
+  + APIError .................. the server answered with an error status
+  | + BadRequestError ........... 400
+  | + AuthenticationError ....... 401
+  | + InsufficientCreditsError .. 402
+  | + PermissionDeniedError ..... 403
+  | + TaskNotFoundError ......... 404
+  | + ConcurrencyLimitError ..... 429
+  | + ServerError ............... 5xx
+  + APIConnectionError ........ no usable answer (refused, dropped, timed out)
+  | + APITimeoutError
+  + TaskFailedError ........... the task ended FAILED
+  + WaitTimeoutError .......... a wait ran out before the task ended
+
+No message ever carries the API key: messages are built from the server's text and our own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._models import Task
+
+
+class SeedanceError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ValidationError(SeedanceError, ValueError):
+    """A request broke a rule of the API; raised before anything is sent.
+
+    `field` names the offending field as it appears in Python (``duration``, ``images[2]``),
+    `rule` states what was expected.
+    """
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{field}: {rule}")
+
+
+class BudgetExceededError(SeedanceError):
+    """A submission would spend more than what is left of its experiment's budget."""
+
+    def __init__(self, experiment: str, remaining: int, cost: int) -> None:
+        self.experiment = experiment
+        self.remaining = remaining
+        self.cost = cost
+        super().__init__(
+            f"experiment {experiment!r} has {remaining} credits left of its budget; "
+            f"this request would cost {cost}"
+        )
+
+
+class APIError(SeedanceError):
+    """The server answered with an error status; `message` is its own explanation."""
+
+    status_code: int
+
+    def __init__(self, status_code: int, message: str, body: object = None) -> None:
+        self.status_code = status_code
+        self.message = message
+        self.body = body
+        super().__init__(f"[{status_code}] {message}")
+
+
+class BadRequestError(APIError):
+    """400: the server rejected the parameters."""
+
+
+class AuthenticationError(APIError):
+    """401: the API key is missing or invalid."""
+
+
+class InsufficientCreditsError(APIError):
+    """402: the account cannot cover the task."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the task belongs to another account."""
+
+
+class TaskNotFoundError(APIError):
+    """404: no such task."""
+
+
+class ConcurrencyLimitError(APIError):
+    """429: the account already has the maximum number of tasks running."""
+
+
+class ServerError(APIError):
+    """5xx: the server failed; a createTask may or may not have taken effect."""
+
+
+class APIConnectionError(SeedanceError):
+    """No usable answer arrived: the connection failed, dropped or timed out."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The server did not answer in time."""
+
+
+class TaskFailedError(SeedanceError):
+    """The task ended FAILED; `task` holds its final state."""
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        super().__init__(f"task {task.id} failed: {task.error or 'no reason given'}")
+
+
+class WaitTimeoutError(SeedanceError, TimeoutError):
+    """`wait` gave up before the task ended; the task itself goes on."""
+
+    def __init__(self, task_id: str, last: Task | None, timeout: float) -> None:
+        self.task_id = task_id
+        self.last = last
+        self.timeout = timeout
+        seen = last.status.value if last is not None else "nothing yet"
+        super().__init__(f"task {task_id} did not finish within {timeout:g} s (last seen: {seen})")
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: InsufficientCreditsError,
+    403: PermissionDeniedError,
+    404: TaskNotFoundError,
+    429: ConcurrencyLimitError,
+}
+
+
+def error_for_status(status_code: int, message: str, body: object = None) -> APIError:
+    """The APIError subclass that stands for an HTTP error status."""
+    if status_code >= 500:
+        cls: type[APIError] = ServerError
+    else:
+        cls = _BY_STATUS.get(status_code, APIError)
+    return cls(status_code, message, body)

@@ -1,0 +1,133 @@
+"""Rules for media references: URLs, asset references and local files (measured on disk).
+
+Pillow and PyAV are imported only when a local file is actually measured.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from ._exceptions import ValidationError
+
+MediaKind = Literal["image", "video", "audio"]
+Media = str | os.PathLike[str]
+
+MIN_IMAGE_SIDE = 400
+MAX_CLIP_SECONDS = 15.0
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+_ASSET = re.compile(r"^asset://[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def is_remote(ref: str | Path) -> bool:
+    """True for a wire reference (http(s) URL or asset://), False for a local file."""
+    return isinstance(ref, str)
+
+
+def check_ref(field: str, value: object, kind: MediaKind) -> str | Path:
+    """Normalise one media reference: a checked URL string, or a measured local Path."""
+    if isinstance(value, os.PathLike):
+        return check_local(field, Path(value), kind)
+    if not isinstance(value, str):
+        raise ValidationError(
+            field,
+            f"must be an http(s) URL, an asset:// reference or a local path, "
+            f"not {type(value).__name__}",
+        )
+    text = value.strip()
+    if not text:
+        raise ValidationError(field, "must not be empty")
+    match = _SCHEME.match(text)
+    if match is None or len(match.group(1)) == 1:  # no scheme, or a Windows drive letter
+        path = Path(text).expanduser()
+        if path.exists():
+            return check_local(field, path, kind)
+        raise ValidationError(
+            field,
+            f"must be an http(s) URL, an asset:// reference or an existing local file; "
+            f"{text!r} is none of these",
+        )
+    return check_url(field, text)
+
+
+def check_url(field: str, url: str) -> str:
+    """Accept only http://, https:// and asset:// references."""
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise ValidationError(field, "a URL must not contain spaces or control characters")
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "asset":
+        if not _ASSET.match(url):
+            raise ValidationError(field, f"an asset reference looks like asset://<id>, got {url!r}")
+        return url
+    if scheme not in ("http", "https"):
+        raise ValidationError(
+            field, f"must be an http(s) URL or an asset:// reference, not a {scheme}: URL"
+        )
+    if not urlsplit(url).netloc:
+        raise ValidationError(field, f"an {scheme} URL needs a host, got {url!r}")
+    return url
+
+
+def check_local(field: str, path: Path, kind: MediaKind) -> Path:
+    """Check a local file exists and meets the API's limits for its kind."""
+    if not path.is_file():
+        raise ValidationError(field, f"local file {str(path)!r} does not exist")
+    if kind == "image":
+        width, height = image_size(field, path)
+        if min(width, height) < MIN_IMAGE_SIDE:
+            raise ValidationError(
+                field,
+                f"images must be at least {MIN_IMAGE_SIDE} px on the short side; "
+                f"{path.name} is {width}x{height}",
+            )
+    else:
+        seconds = clip_seconds(field, path, kind)
+        if seconds > MAX_CLIP_SECONDS:
+            raise ValidationError(
+                field,
+                f"{kind} references must be at most {MAX_CLIP_SECONDS:g} s long; "
+                f"{path.name} is {seconds:.1f} s",
+            )
+    return path
+
+
+def image_size(field: str, path: Path) -> tuple[int, int]:
+    """Width and height of an image file, or a ValidationError if it is not one."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValidationError(field, f"{path.name} is not a readable image ({exc})") from None
+
+
+def clip_seconds(field: str, path: Path, kind: MediaKind) -> float:
+    """Length in seconds of a video or audio file, measured with PyAV."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            streams = container.streams.video if kind == "video" else container.streams.audio
+            if not streams:
+                raise ValidationError(field, f"{path.name} has no {kind} stream")
+            stream = streams[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            if container.duration is not None:
+                return container.duration / av.time_base
+            return _decode_seconds(container, stream)
+    except av.error.FFmpegError as exc:
+        raise ValidationError(field, f"{path.name} is not a readable {kind} file ({exc})") from None
+
+
+def _decode_seconds(container: object, stream: object) -> float:
+    """Fallback for files without a duration header: the last packet's end time."""
+    end = 0.0
+    for packet in container.demux(stream):  # type: ignore[attr-defined]
+        if packet.pts is not None and packet.time_base is not None:
+            end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    return end
