@@ -53,6 +53,12 @@ class AsyncClient:
         self.base_url = base_url or os.environ.get("SEEDANCE_BASE_URL") or DEFAULT_BASE_URL
         self.base_url = self.base_url.rstrip("/")
         self.timeout = timeout
+        self._options: dict[str, Any] = {
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "retry_backoff": retry_backoff,
+            "transport": transport,
+        }
         self._transport = RetryTransport(
             transport or httpx.AsyncHTTPTransport(), max_retries=max_retries, backoff=retry_backoff
         )
@@ -61,6 +67,10 @@ class AsyncClient:
     def __repr__(self) -> str:
         key = "set" if self._api_key else "not set"
         return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key})"
+
+    def copy(self) -> AsyncClient:
+        """A client with the same settings and its own connection pool (for another loop)."""
+        return type(self)(self._api_key, self.base_url, **self._options)
 
     @property
     def has_api_key(self) -> bool:

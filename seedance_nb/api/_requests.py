@@ -147,20 +147,24 @@ class Request:
                 changes[name] = upload(value, kind)
         return dataclasses.replace(self, **changes) if changes else self
 
-    def to_inputs(self) -> dict[str, Any]:
-        """The exact wire `inputs` object: camelCase keys, no None values."""
+    def to_inputs(self, *, allow_local: bool = False) -> dict[str, Any]:
+        """The exact wire `inputs` object: camelCase keys, no None values.
+
+        Local files must be uploaded first; `allow_local=True` writes them as absolute paths
+        instead (for the ledger's record of a request not yet sent).
+        """
         local = self.local_files()
-        if local:
-            field_name = local[0][0]
+        if local and not allow_local:
             raise ValidationError(
-                field_name,
+                local[0][0],
                 "is a local file; upload it first (Studio does this for you, or use "
                 "req.with_uploads(...)) so the request carries a URL",
             )
         inputs: dict[str, Any] = {}
         if self.prompt is not None:
             inputs["prompt"] = self.prompt
-        inputs.update(self._wire_media())
+        for key, value in self._wire_media().items():
+            inputs[key] = _wire(value)
         inputs["duration"] = f"{self.duration}s"
         if self.resolution is not None:
             inputs["resolution"] = self.resolution
@@ -274,6 +278,12 @@ class MultiReference(Request):
         return wire
 
 
+def _wire(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_wire(v) for v in value]
+    return str(value.resolve()) if isinstance(value, Path) else value
+
+
 _WIRE_KEYS = {
     "prompt",
     "urls",
@@ -295,14 +305,18 @@ _WIRE_NAMES = {
 }
 
 
+def wire_field(name: str) -> str:
+    """The wire name of a Python field, e.g. `upscale` -> `upscaleResolution`."""
+    head, sep, tail = name.partition("[")
+    return _WIRE_NAMES.get(name) or _WIRE_NAMES.get(head, head) + sep + tail
+
+
 def from_inputs(inputs: object) -> Request:
     """Build the request a wire `inputs` object describes; errors name the wire fields."""
     try:
         return _from_inputs(inputs)
     except ValidationError as exc:
-        head, sep, tail = exc.field.partition("[")
-        wire = _WIRE_NAMES.get(exc.field) or _WIRE_NAMES.get(head, head) + sep + tail
-        raise ValidationError(f"inputs.{wire}", exc.rule) from None
+        raise ValidationError(f"inputs.{wire_field(exc.field)}", exc.rule) from None
 
 
 def _from_inputs(inputs: object) -> Request:

@@ -1,0 +1,96 @@
+"""Injected faults, as pure ASGI middleware: 500s and connections cut mid-response."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from ._state import Store
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
+]
+
+
+class InjectedDrop(Exception):
+    """Raised mid-response so the server closes the connection, as a flaky network would."""
+
+
+class _QuietDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], InjectedDrop))
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+
+
+class FaultInjector:
+    """Answer a share of API requests with 500 (before they take effect) or cut them off.
+
+    A cut POST never reaches the handler (the client cannot know that); a cut GET is handled,
+    then its body stops half-way.
+    """
+
+    def __init__(self, app: ASGIApp, store: Store) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/v1/"):
+            await self.app(scope, receive, send)
+            return
+        config, stats = self.store.config, self.store.stats
+        stats[f"requests {scope['method']} {scope['path']}"] += 1
+        roll = self.store.rng.random()
+        if roll < config.error_rate:
+            stats["injected_500"] += 1
+            body = json.dumps({"message": "Internal server error (injected by the simulator)"})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body.encode()})
+            return
+        if roll < config.error_rate + config.drop_rate:
+            stats["injected_drop"] += 1
+            if scope["method"] != "GET":
+                await self._cut(send, b"{")
+            await self.app(scope, receive, _cutting(send))
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _cut(send: Callable[[Message], Awaitable[None]], head: bytes) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")],
+            }
+        )
+        await send({"type": "http.response.body", "body": head, "more_body": True})
+        raise InjectedDrop
+
+
+def _cutting(send: Callable[[Message], Awaitable[None]]) -> Callable[[Message], Awaitable[None]]:
+    """Wrap `send` so the response body stops half-way and the connection is closed."""
+
+    async def cut_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            return
+        body = message.get("body", b"")
+        await FaultInjector._cut(send, body[: max(1, len(body) // 2)])
+
+    return cut_send

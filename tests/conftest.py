@@ -1,0 +1,43 @@
+"""Shared fixtures: real simulators on loopback, at a high speed so tests finish quickly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+import seedance_nb as sd
+from seedance_nb.simulator import Simulator
+
+FAST = 0.01  # a 5 s seedance2 render (about 25 s at speed 1) takes about 0.25 s
+
+
+@pytest.fixture
+def start_sim() -> Iterator[Callable[..., Simulator]]:
+    """Start simulators with any options; each is stopped after the test."""
+    started: list[Simulator] = []
+
+    def start(**options: object) -> Simulator:
+        options.setdefault("speed", FAST)
+        sim = sd.simulator.start(**options)  # type: ignore[arg-type]
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    """One simulator for a module: two accounts, plenty of credits."""
+    with sd.simulator.start(
+        api_keys=("sk-sim-alice", "sk-sim-bob"), credits=100_000, speed=FAST, concurrency=3, seed=7
+    ) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def client(sim: Simulator) -> Iterator[sd.Client]:
+    with sd.Client(api_key=sim.api_key, base_url=sim.base_url) as c:
+        yield c
