@@ -1,0 +1,206 @@
+"""Job: one submission as the user holds it, from the local queue to a video on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import enum
+import html
+import logging
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..api import Request, Task, TaskFailedError
+
+if TYPE_CHECKING:
+    from ._host import Host
+
+log = logging.getLogger("seedance_nb")
+
+
+class JobStatus(str, enum.Enum):
+    """A job's state: the server's four plus the local ones around them."""
+
+    QUEUED = "QUEUED"  # waiting in the local queue for a free slot
+    SENDING = "SENDING"  # createTask is on its way
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"  # taken out of the local queue before it was sent
+    SEND_FAILED = (
+        "SEND_FAILED"  # createTask got no clear answer; not re-sent, to avoid paying twice
+    )
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_TERMINAL = {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.SEND_FAILED}
+
+
+class JobCancelled(Exception):
+    """Raised by `result()` for a job cancelled before it was sent."""
+
+
+class Job:
+    """A submission: queued locally, then a task on the server, then a video on disk.
+
+    Its fields change on the studio's loop; read them from anywhere. `result()` blocks,
+    `await job` does not, `on_update(cb)` calls `cb(job)` on every change.
+    """
+
+    def __init__(
+        self,
+        host: Host,
+        row_id: int,
+        request: Request,
+        model: str,
+        experiment: str,
+        label: str | None,
+        estimated_credits: int,
+        fingerprint: str,
+    ) -> None:
+        self._host = host
+        self.id = row_id
+        self.request = request
+        self.model = model
+        self.experiment = experiment
+        self.label = label
+        self.estimated_credits = estimated_credits
+        self.fingerprint = fingerprint
+        self.status = JobStatus.QUEUED
+        self.task_id: str | None = None
+        self.task: Task | None = None
+        self.error: str | None = None
+        self.exception: BaseException | None = None
+        self.local_path: Path | None = None
+        self.submitted = time.time()
+        self.sent: float | None = None  # when createTask returned (epoch seconds)
+        self.predicted_seconds: float | None = None  # expected time from send to completion
+        self.callback_errors: list[BaseException] = []
+        self._callbacks: list[Callable[[Job], Any]] = []
+        self._done: concurrent.futures.Future[Task] = concurrent.futures.Future()
+        self._displays: list[Any] = []
+        self._canceller: Callable[[Job], bool] | None = None  # set when queued
+
+    # ---- reading -------------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self._done.done()
+
+    @property
+    def credits_used(self) -> int | None:
+        return self.task.credits_used if self.task and self.task.done else None
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the task was sent (0 while queued)."""
+        end = self.task.completed_at.timestamp() if self.task and self.task.completed_at else None
+        return max(0.0, (end or time.time()) - self.sent) if self.sent else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Predicted seconds until the task completes, from the runtime's history."""
+        if self.done or self.sent is None or self.predicted_seconds is None:
+            return None
+        return max(0.0, self.predicted_seconds - self.elapsed)
+
+    @property
+    def progress(self) -> float:
+        """0..1, by time against the prediction; 1 once finished."""
+        if self.status.is_terminal:
+            return 1.0
+        if not self.sent or not self.predicted_seconds:
+            return 0.0
+        return min(0.99, self.elapsed / self.predicted_seconds)
+
+    # ---- waiting -------------------------------------------------------------------------------
+    def result(self, timeout: float | None = None) -> Task:
+        """Block until the job ends: the COMPLETED task, or the error that ended it."""
+        return self._host.block(self._done, timeout)
+
+    def __await__(self) -> Generator[Any, None, Task]:
+        return asyncio.wrap_future(self._done).__await__()
+
+    def on_update(self, callback: Callable[[Job], Any]) -> None:
+        """Call `callback(job)` on every change, on the studio's loop; its errors are kept."""
+        self._callbacks.append(callback)
+
+    def cancel(self) -> bool:
+        """Take the job out of the local queue; False once it has been sent."""
+        if self.status is not JobStatus.QUEUED or self._canceller is None:
+            return False
+        canceller = self._canceller
+
+        async def on_loop() -> bool:
+            return canceller(self)
+
+        return self._host.block(self._host.submit(on_loop()))
+
+    # ---- changing (on the loop) ----------------------------------------------------------------
+    def _changed(self) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(self)
+            except Exception as exc:  # a broken callback must not stop the poller
+                self.callback_errors.append(exc)
+                log.exception("on_update callback of job #%s failed", self.id)
+        for handle in self._displays:
+            handle.update(self._repr_mimebundle_(), raw=True)
+
+    def _finish(
+        self, status: JobStatus, *, error: str | None = None, exception: BaseException | None = None
+    ) -> None:
+        self.status = status
+        self.error = error or self.error
+        if status is JobStatus.COMPLETED and self.task is not None:
+            self._done.set_result(self.task)
+        elif status is JobStatus.FAILED and self.task is not None and exception is None:
+            self._done.set_exception(TaskFailedError(self.task))
+        else:
+            self._done.set_exception(exception or JobCancelled(error or status.value))
+        self._changed()
+
+    # ---- showing -------------------------------------------------------------------------------
+    def summary(self) -> str:
+        """One line: who, what, where it is, what it costs."""
+        who = f"#{self.id} [{self.experiment}{'/' + self.label if self.label else ''}]"
+        credits = (
+            f"{self.credits_used} credits"
+            if self.credits_used is not None
+            else f"~{self.estimated_credits} credits"
+        )
+        parts = [who, self.request.mode, self.model, str(self.status), credits]
+        if self.eta is not None:
+            parts.append(f"eta {self.eta:.0f}s")
+        if self.error:
+            parts.append(f"error: {self.error}")
+        if self.local_path:
+            parts.append(str(self.local_path))
+        return " · ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"<Job {self.summary()}>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
+        text = self.summary()
+        body = f"<code>{html.escape(text)}</code>"
+        if self.local_path and self.status is JobStatus.COMPLETED:
+            body += (
+                f'<br><video src="{html.escape(self.local_path.as_posix())}" controls loop '
+                'muted style="max-width:480px"></video>'
+            )
+        return {"text/plain": text, "text/html": f"<div>{body}</div>"}
+
+    def _ipython_display_(self) -> None:
+        """Show the job and keep that output up to date as it moves."""
+        from IPython.display import display
+
+        self._displays.append(display(self._repr_mimebundle_(), raw=True, display_id=True))

@@ -1,0 +1,371 @@
+"""Studio: the notebook's one object. Submit from a cell and keep working."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..api import (
+    AsyncClient,
+    Client,
+    Output,
+    Request,
+    Task,
+    TaskStatus,
+    ValidationError,
+    check_model,
+    estimate_credits,
+    from_inputs,
+)
+from ..ledger import Ledger
+from ._engine import Engine
+from ._fingerprint import LOOPBACK, fingerprint, server_kind
+from ._host import Host
+from ._job import Job, JobStatus
+from ._sweep import Sweep
+
+UNSENT = ("QUEUED",)
+SIM_CREDITS = 10_000
+
+
+class Studio:
+    """Submit requests, follow them, keep their videos and account for every credit.
+
+    With no client and no SEEDANCE_API_KEY it starts the local simulator and says so.
+    """
+
+    def __init__(
+        self,
+        client: Client | AsyncClient | None = None,
+        ledger: str | os.PathLike[str] | Ledger = "seedance-ledger.sqlite",
+        experiment: str = "default",
+        concurrency: int = 3,
+        budget: int | None = None,
+        outputs: str | os.PathLike[str] = "outputs",
+        *,
+        poll_interval: float = 5.0,
+        uploader: Any = None,
+        webhook_url: str | None = None,
+        verbose: bool = True,
+    ) -> None:
+        self.experiment = _experiment(experiment)
+        self.verbose = verbose
+        self.simulator = None
+        self.uploader = uploader
+        self.outputs = Path(outputs)
+        aio = self._connect(client)
+        self.base_url = aio.base_url
+        self.server = server_kind(aio.base_url)
+        self.ledger = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
+        if budget is not None:
+            self.ledger.set_budget(self.experiment, budget)
+        self._jobs: dict[int, Job] = {}
+        self._host = Host()
+        self._webhook = None
+        callback_url = None
+        if webhook_url is not None:
+            from ._webhook import Receiver
+
+            self._webhook = Receiver(webhook_url)
+            callback_url = self._webhook.url
+        self.engine = Engine(
+            aio,
+            self.ledger,
+            concurrency=concurrency,
+            outputs=self.outputs,
+            poll_interval=poll_interval,
+            uploader=self._upload,
+            callback_url=callback_url,
+        )
+        history = self.ledger.rows(status="COMPLETED")
+        self._host.block(self._host.submit(self._start(history)))
+        left = [r for r in self.ledger.unfinished() if r["base_url"] == self.base_url]
+        if left:
+            self._say(
+                f"{len(left)} unfinished job(s) in the ledger from an earlier kernel: "
+                "studio.resume() re-attaches them."
+            )
+
+    async def _start(self, history: list[dict[str, Any]]) -> None:
+        self.engine.start(history)
+        if self._webhook is not None:
+            await self._webhook.start(self.engine.hint)
+
+    def _connect(self, client: Client | AsyncClient | None) -> AsyncClient:
+        if isinstance(client, Client):
+            return client.aio.copy()
+        if isinstance(client, AsyncClient):
+            return client.copy()
+        if client is not None:
+            raise ValidationError("client", "must be a seedance_nb Client or AsyncClient")
+        if os.environ.get("SEEDANCE_API_KEY"):
+            return AsyncClient()
+        from .. import simulator
+
+        speed = float(os.environ.get("SEEDANCE_SIM_SPEED", "1.0"))
+        self.simulator = simulator.start(speed=speed, credits=SIM_CREDITS)
+        self._say(
+            f"No SEEDANCE_API_KEY set: using the offline Seedance2 simulator at "
+            f"{self.simulator.base_url} (no credits are spent)."
+        )
+        return AsyncClient(api_key=self.simulator.api_key, base_url=self.simulator.base_url)
+
+    def __repr__(self) -> str:
+        where = "simulator" if self.server == "simulator" else self.base_url
+        return (
+            f"Studio({where}, experiment={self.experiment!r}, ledger={str(self.ledger.path)!r}, "
+            f"jobs={len(self._jobs)})"
+        )
+
+    def _say(self, message: str) -> None:
+        if self.verbose:
+            print(message, file=sys.stdout, flush=True)
+
+    # ---- submitting ----------------------------------------------------------------------------
+    def submit(
+        self,
+        req: Request,
+        model: str = "seedance2",
+        experiment: str | None = None,
+        label: str | None = None,
+        force: bool = False,
+    ) -> Job:
+        """Queue a request and return its Job at once.
+
+        Checks come first (request, model, uploads, budget), then the ledger row is written,
+        then the job is queued. The same request in the same experiment returns the earlier
+        job instead of paying again, unless `force=True`.
+        """
+        if not isinstance(req, Request):
+            raise ValidationError("req", f"must be a request object, not {type(req).__name__}")
+        model = check_model(model)
+        experiment = _experiment(experiment or self.experiment)
+        self._check_uploadable(req)
+        cost = estimate_credits(req, model)
+        fp = fingerprint(req, model, self.base_url)
+        if not force:
+            earlier = self._earlier(fp, experiment)
+            if earlier is not None:
+                self._say(
+                    f"job #{earlier.id} already has this request in {experiment!r} "
+                    f"({earlier.status}); reusing it. force=True sends it again."
+                )
+                return earlier
+        self.ledger.check_budget(experiment, cost)
+        params = json.dumps({"model": model, "inputs": req.to_inputs(allow_local=True)})
+        row = self.ledger.log(
+            experiment=experiment,
+            label=label,
+            model=model,
+            mode=req.mode,
+            prompt=req.prompt,
+            params=params,
+            estimated_credits=cost,
+            status="QUEUED",
+            fingerprint=fp,
+            base_url=self.base_url,
+        )
+        job = Job(self._host, row, req, model, experiment, label, cost, fp)
+        self._jobs[row] = job
+        self._host.soon(self.engine.enqueue, job)
+        left = self.ledger.remaining(experiment)
+        budget = f"; {left} left of the budget" if left is not None else ""
+        self._say(f"job #{row} queued: {req.mode} on {model}, estimated {cost} credits{budget}")
+        return job
+
+    def _earlier(self, fp: str, experiment: str) -> Job | None:
+        for job in reversed(self._jobs.values()):
+            if (
+                job.fingerprint == fp
+                and job.experiment == experiment
+                and job.status not in (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.SEND_FAILED)
+            ):
+                return job
+        row = self.ledger.find(fp, experiment)
+        if row is None:
+            return None
+        if row["status"] == "COMPLETED":
+            return self._adopt(row)
+        if row["base_url"] == self.base_url:
+            return self._reattach(row)
+        return None
+
+    def _check_uploadable(self, req: Request) -> None:
+        local = req.local_files()
+        if (
+            local
+            and self.simulator is None
+            and self.uploader is None
+            and self.server != "simulator"
+        ):
+            raise ValidationError(
+                local[0][0],
+                "is a local file, and the hosted API accepts only URLs. Set studio.uploader to "
+                "a function path -> public URL (for example an upload to your own bucket), or "
+                "pass an http(s) URL or an asset:// reference instead",
+            )
+
+    async def _upload(self, path: Path, kind: str) -> str:
+        if self.uploader is not None:
+            import asyncio
+
+            return str(await asyncio.to_thread(self.uploader, path))
+        return await self.engine.client.upload_asset(path)
+
+    def sweep(
+        self,
+        prompts: Sequence[str],
+        durations: Sequence[int | str] = (5,),
+        models: Sequence[str] = ("seedance2",),
+        resolutions: Sequence[str | None] = ("1280x720",),
+        upscales: Sequence[str | None] = (None,),
+        *,
+        experiment: str | None = None,
+        confirm: bool = False,
+        make: Any = None,
+    ) -> Sweep:
+        """Plan the cross product of the given variants and show its total estimate.
+
+        It is submitted at once when `confirm=True` or when the experiment has a budget that
+        covers it; otherwise call `.submit()` on the result after looking at `.plan`.
+        `make(prompt, duration, resolution, upscale) -> Request` builds other modes.
+        """
+        from ._sweep import build
+
+        experiment = _experiment(experiment or self.experiment)
+        plan = build(self, experiment, prompts, durations, models, resolutions, upscales, make)
+        remaining = self.ledger.remaining(experiment)
+        if confirm or (remaining is not None and plan.total <= remaining):
+            plan.submit()
+        return plan
+
+    # ---- following -----------------------------------------------------------------------------
+    @property
+    def jobs(self) -> list[Job]:
+        """The jobs this studio holds, oldest first."""
+        return list(self._jobs.values())
+
+    def wait(self, jobs: list[Job] | None = None, timeout: float | None = None) -> list[Job]:
+        """Block until the given jobs (default: all) have ended; errors stay on each job."""
+        import concurrent.futures
+
+        jobs = self.jobs if jobs is None else jobs
+        concurrent.futures.wait([j._done for j in jobs], timeout)
+        return jobs
+
+    def resume(self) -> list[Job]:
+        """Re-attach to every job an earlier kernel left unfinished; send those still queued.
+
+        A job caught while createTask was in flight is not sent again: it may exist, so it
+        ends SEND_FAILED with an explanation instead of risking a second payment.
+        """
+        jobs = []
+        for row in self.ledger.unfinished():
+            if row["id"] in self._jobs:
+                continue
+            if row["base_url"] != self.base_url:
+                if (urlsplit(row["base_url"] or "").hostname or "") in LOOPBACK:
+                    self.ledger.update(
+                        row["id"],
+                        status="FAILED",
+                        error="its simulator stopped with the kernel that ran it",
+                    )
+                continue
+            job = self._reattach(row)
+            if job is not None:
+                jobs.append(job)
+        if jobs:
+            self._say(f"resumed {len(jobs)} job(s)")
+        return jobs
+
+    def _job(self, row: dict[str, Any]) -> Job | None:
+        """A Job rebuilt from its ledger row (None if its request can no longer be rebuilt)."""
+        params = json.loads(row["params"])
+        try:
+            req = from_inputs(params["inputs"])
+        except ValidationError as exc:
+            self.ledger.update(row["id"], status="FAILED", error=f"cannot rebuild: {exc}")
+            return None
+        job = Job(
+            self._host,
+            row["id"],
+            req,
+            row["model"],
+            row["experiment"],
+            row["label"],
+            row["estimated_credits"],
+            row["fingerprint"],
+        )
+        job.task_id = row["task_id"]
+        job.sent = row["sent_at"].timestamp() if row.get("sent_at") else None
+        self._jobs[job.id] = job
+        return job
+
+    def _reattach(self, row: dict[str, Any]) -> Job | None:
+        job = self._job(row)
+        if job is None:
+            return None
+        if row["status"] in UNSENT:
+            self._host.soon(self.engine.enqueue, job)
+        elif job.task_id is None:
+            error = (
+                "the kernel stopped while createTask was in flight; it may have been "
+                "created, so it was not sent again (force=True resubmits)"
+            )
+            self.ledger.update(job.id, status="SEND_FAILED", error=error)
+            self._host.soon(lambda: job._finish(JobStatus.SEND_FAILED, error=error))
+        else:
+            job.status = JobStatus(row["status"])
+            self._host.soon(self.engine.attach, job)
+        return job
+
+    def _adopt(self, row: dict[str, Any]) -> Job:
+        """A finished job from the ledger, e.g. after a restart: nothing is sent."""
+        job = self._job(row)
+        assert job is not None
+        completed: datetime | None = row.get("completed_at")
+        outputs = (Output(url=row["video_url"]),) if row.get("video_url") else ()
+        job.task = Task(
+            id=row["task_id"],
+            model=row["model"],
+            status=TaskStatus.COMPLETED,
+            credits_used=row["credits_used"] or 0,
+            outputs=outputs,
+            created_at=row.get("sent_at"),
+            completed_at=completed,
+        )
+        job.local_path = Path(row["local_path"]) if row.get("local_path") else None
+        job._finish(JobStatus.COMPLETED)
+        return job
+
+    # ---- closing -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop polling, close connections, stop the simulator this studio started."""
+        if self._webhook is not None:
+            self._host.block(self._host.submit(self._webhook.stop()), 10)
+        self._host.block(self._host.submit(self.engine.aclose()), 10)
+        self._host.close()
+        self.ledger.close()
+        if self.simulator is not None:
+            self.simulator.stop()
+
+    def __enter__(self) -> Studio:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _experiment(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError("experiment", "must be a non-empty name")
+    return name.strip()
