@@ -123,7 +123,8 @@ class Ledger:
         names, values = _checked(fields)
         if "experiment" not in names:
             raise ValueError("experiment: every row needs an experiment")
-        sql = f"INSERT INTO submissions ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        marks = ", ".join("?" * len(names))
+        sql = f"INSERT INTO submissions ({', '.join(names)}, rev) VALUES ({marks}, {NEXT_REV})"
         with self._write() as db:
             return int(db.execute(sql, values).lastrowid or 0)
 

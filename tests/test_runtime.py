@@ -14,9 +14,9 @@ import threading
 import av
 import pytest
 from PIL import Image
-from seedance_nb.ledger import Ledger
 
 import seedance_nb as sd
+from seedance_nb.ledger import Ledger
 from seedance_nb.runtime import JobCancelled, JobStatus
 
 POLL = 0.05  # the runtime's time unit; the simulator runs at speed 0.01
