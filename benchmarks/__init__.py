@@ -1,0 +1,1 @@
+"""Benchmarks: each figure is measured next to its baseline in the same run."""
