@@ -77,7 +77,9 @@ def _choice(name: str, value: object, options: Sequence[str], *, required: bool)
 
 
 def _prompt(value: object, *, required: bool) -> str | None:
-    if value is None and not required:
+    if value is None:
+        if required:
+            raise ValidationError("prompt", "is required for text-to-video and must not be blank")
         return None
     if not isinstance(value, str):
         raise ValidationError("prompt", f"must be a string; got {type(value).__name__}")
@@ -316,7 +318,8 @@ def from_inputs(inputs: object) -> Request:
     try:
         return _from_inputs(inputs)
     except ValidationError as exc:
-        raise ValidationError(f"inputs.{wire_field(exc.field)}", exc.rule) from None
+        field_name = "inputs" if exc.field == "inputs" else f"inputs.{wire_field(exc.field)}"
+        raise ValidationError(field_name, exc.rule) from None
 
 
 def _from_inputs(inputs: object) -> Request:
