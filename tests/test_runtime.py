@@ -310,3 +310,51 @@ def test_kill_9_mid_batch_then_resume_sends_each_exactly_once(start_sim, make_st
     assert stats["counters"]["tasks_created"] == 9
     assert stats["duplicate_payloads"] == 0
     assert studio.ledger.spent("batch") == stats["counters"]["credits_charged"]
+
+
+def test_sweep_prices_first_and_submits_only_when_asked(start_sim, make_studio):
+    sim = start_sim()
+    studio = make_studio(sim)
+    plan = studio.sweep(["a fox", "a wolf"], durations=[4, 6], experiment="sweep")
+    assert plan.jobs == [] and len(plan.plan) == 4
+    assert plan.total == 2 * (160 + 240) == plan.plan["estimated_credits"].sum()
+    assert list(plan.plan["label"]) == ["p1·4s", "p1·6s", "p2·4s", "p2·6s"]
+    assert sim.stats()["counters"].get("tasks_created", 0) == 0
+    jobs = plan.submit()
+    assert plan.submit() is jobs  # a second call sends nothing more
+    studio.wait(jobs, timeout=120)
+    assert [j.status for j in jobs] == [JobStatus.COMPLETED] * 4
+    assert sim.stats()["counters"]["tasks_created"] == 4
+
+
+def test_sweep_within_budget_goes_at_once_and_over_budget_refuses(start_sim, make_studio):
+    sim = start_sim()
+    studio = make_studio(sim)
+    studio.ledger.set_budget("roomy", 1000)
+    studio.ledger.set_budget("tight", 300)
+    roomy = studio.sweep(["x", "y"], durations=[4], experiment="roomy")
+    assert len(roomy.jobs) == 2
+    tight = studio.sweep(["x", "y"], durations=[4], experiment="tight")
+    assert tight.jobs == []
+    with pytest.raises(sd.BudgetExceededError):
+        studio.sweep(["x", "y"], durations=[4], experiment="tight", confirm=True)
+    assert studio.ledger.rows(experiment="tight") == []
+    studio.wait(roomy.jobs, timeout=60)
+
+
+def test_a_custom_uploader_is_used_for_local_files(start_sim, make_studio, tmp_path):
+    sim = start_sim()
+    studio = make_studio(sim)
+    uploaded = []
+
+    def uploader(path):
+        uploaded.append(path)
+        with sd.Client(api_key=sim.api_key, base_url=sim.base_url) as client:
+            return client.upload_asset(path)
+
+    studio.uploader = uploader
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (500, 500), (1, 2, 3)).save(photo)
+    job = studio.submit(sd.ImageToVideo(photo, duration=4))
+    job.result(timeout=60)
+    assert uploaded == [photo]
