@@ -67,8 +67,8 @@ CREATE TABLE IF NOT EXISTS baselines (
     available INTEGER NOT NULL, ledger_spent INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS votes (
-    id INTEGER PRIMARY KEY, experiment TEXT NOT NULL, winner INTEGER NOT NULL,
-    loser INTEGER NOT NULL, at INTEGER NOT NULL
+    id INTEGER PRIMARY KEY, experiment TEXT NOT NULL, ballot INTEGER NOT NULL,
+    winner INTEGER NOT NULL, loser INTEGER NOT NULL, at INTEGER NOT NULL
 );
 """
 
@@ -270,23 +270,24 @@ class Ledger:
 
     # ---- votes (A/B comparisons) ---------------------------------------------------------------
     def vote(self, experiment: str, winner_row: int, loser_rows: list[int]) -> None:
-        """Record that `winner_row` was preferred over each of `loser_rows`."""
+        """Record one ballot: `winner_row` was preferred over each of `loser_rows`."""
         now = _ms(datetime.now(timezone.utc))
         with self._write() as db:
+            ballot = db.execute("SELECT COALESCE(MAX(ballot), 0) + 1 FROM votes").fetchone()[0]
             db.executemany(
-                "INSERT INTO votes (experiment, winner, loser, at) VALUES (?, ?, ?, ?)",
-                [(experiment, winner_row, loser, now) for loser in loser_rows],
+                "INSERT INTO votes (experiment, ballot, winner, loser, at) VALUES (?, ?, ?, ?, ?)",
+                [(experiment, ballot, winner_row, loser, now) for loser in loser_rows],
             )
 
     def votes(self, experiment: str | None = None) -> pd.DataFrame:
+        """Every pairwise preference: one row per (ballot, winner, loser)."""
         import pandas as pd
 
-        sql, args = "SELECT experiment, winner, loser, at FROM votes", ()
+        sql, args = "SELECT experiment, ballot, winner, loser, at FROM votes", ()
         if experiment is not None:
             sql, args = sql + " WHERE experiment = ?", (experiment,)
-        frame = pd.DataFrame(
-            self._read(sql + " ORDER BY id", args), columns=["experiment", "winner", "loser", "at"]
-        )
+        columns = ["experiment", "ballot", "winner", "loser", "at"]
+        frame = pd.DataFrame(self._read(sql + " ORDER BY id", args), columns=columns)
         frame["at"] = pd.to_datetime(frame["at"], unit="ms", utc=True)
         return frame
 

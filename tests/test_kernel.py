@@ -40,6 +40,7 @@ def test_studio_in_a_real_kernel(tmp_path, monkeypatch):
     assert any("KERNEL-OK" in o.get("text", "") for o in outputs)
     banner = "".join(o.get("text", "") for o in nb.cells[2].outputs)
     assert "offline Seedance2 simulator" in banner and "no credits" in banner
-    shown = nb.cells[3].outputs[-1]["data"]
+    shown = nb.cells[3].outputs[-1]["data"]  # the job displays as a live TaskView widget
+    assert "application/vnd.jupyter.widget-view+json" in shown
     assert "text-to-video" in shown["text/plain"] and "~160 credits" in shown["text/plain"]
     assert os.environ.get("SEEDANCE_API_KEY") is None

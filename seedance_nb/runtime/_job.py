@@ -56,6 +56,8 @@ class Job:
     `await job` does not, `on_update(cb)` calls `cb(job)` on every change.
     """
 
+    view: Callable[[Job], Any] | None = None  # set by the widgets layer: how a job displays
+
     def __init__(
         self,
         host: Host,
@@ -200,7 +202,10 @@ class Job:
         return {"text/plain": text, "text/html": f"<div>{body}</div>"}
 
     def _ipython_display_(self) -> None:
-        """Show the job and keep that output up to date as it moves."""
+        """Show the job live: as its widget view when one is registered, else as text."""
         from IPython.display import display
 
+        if type(self).view is not None:
+            display(type(self).view(self))
+            return
         self._displays.append(display(self._repr_mimebundle_(), raw=True, display_id=True))

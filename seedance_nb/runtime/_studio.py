@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..api import (
@@ -30,6 +30,9 @@ from ._fingerprint import LOOPBACK, fingerprint, server_kind
 from ._host import Host
 from ._job import Job, JobStatus
 from ._sweep import Sweep
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 UNSENT = ("QUEUED",)
 SIM_CREDITS = 10_000
@@ -67,6 +70,7 @@ class Studio:
         if budget is not None:
             self.ledger.set_budget(self.experiment, budget)
         self._jobs: dict[int, Job] = {}
+        self._listeners: list[Callable[[Job], Any]] = []
         self._host = Host()
         self._webhook = None
         callback_url = None
@@ -172,8 +176,7 @@ class Studio:
             fingerprint=fp,
             base_url=self.base_url,
         )
-        job = Job(self._host, row, req, model, experiment, label, cost, fp)
-        self._jobs[row] = job
+        job = self._track(Job(self._host, row, req, model, experiment, label, cost, fp))
         self._host.soon(self.engine.enqueue, job)
         left = self.ledger.remaining(experiment)
         budget = f"; {left} left of the budget" if left is not None else ""
@@ -305,8 +308,30 @@ class Studio:
         )
         job.task_id = row["task_id"]
         job.sent = row["sent_at"].timestamp() if row.get("sent_at") else None
+        return self._track(job)
+
+    def _track(self, job: Job) -> Job:
         self._jobs[job.id] = job
+        job.on_update(self._job_changed)
         return job
+
+    def _job_changed(self, job: Job) -> None:
+        for listener in list(self._listeners):
+            listener(job)
+
+    def on_job_update(self, callback: Callable[[Job], Any]) -> None:
+        """Call `callback(job)` whenever any job of this studio changes."""
+        self._listeners.append(callback)
+
+    def results(self, experiment: str | None = None) -> pd.DataFrame:
+        """Votes from comparisons as a table: wins, losses, win rate and a ranking.
+
+        The ranking uses Bradley-Terry strengths, which account for who beat whom, so it stays
+        fair when variants met different opponents.
+        """
+        from ._results import results
+
+        return results(self.ledger, _experiment(experiment or self.experiment))
 
     def _reattach(self, row: dict[str, Any]) -> Job | None:
         job = self._job(row)

@@ -1,0 +1,91 @@
+"""TaskView: what a Job shows in a notebook, live, with its video playing inline."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import anywidget
+import traitlets as t
+
+from ..runtime import Job, JobStatus
+from ._media import poster
+
+
+class TaskView(anywidget.AnyWidget):
+    """A live card for one job: status, progress, credits, errors, then the video.
+
+    The video travels as a binary message when the view asks for it (and becomes a blob URL in
+    the browser), so it plays wherever the browser can reach only the Jupyter server, and a
+    saved notebook keeps only a small poster, never the MP4.
+    """
+
+    _esm = pathlib.Path(__file__).parent / "task_view.js"
+    _css = pathlib.Path(__file__).parent / "task_view.css"
+
+    job_id = t.Int(0).tag(sync=True)
+    mode = t.Unicode("").tag(sync=True)
+    model = t.Unicode("").tag(sync=True)
+    label = t.Unicode("").tag(sync=True)
+    prompt = t.Unicode("").tag(sync=True)
+    experiment = t.Unicode("").tag(sync=True)
+    status = t.Unicode("QUEUED").tag(sync=True)
+    task_id = t.Unicode("").tag(sync=True)
+    sent_at = t.Float(0.0).tag(sync=True)  # epoch seconds, 0 while queued
+    finished_at = t.Float(0.0).tag(sync=True)
+    predicted_seconds = t.Float(0.0).tag(sync=True)
+    estimated_credits = t.Int(0).tag(sync=True)
+    credits_used = t.Int(-1).tag(sync=True)
+    error = t.Unicode("").tag(sync=True)
+    video_name = t.Unicode("").tag(sync=True)
+    video_size = t.Int(0).tag(sync=True)
+    _poster = t.Bytes(b"").tag(sync=True)
+
+    def __init__(self, job: Job, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job = job
+        self._video_sent = ""
+        self.on_msg(self._on_message)
+        self._sync(job)
+        job.on_update(self._sync)
+
+    def __repr__(self) -> str:  # the text shown where widgets cannot render
+        return f"<TaskView {self.job.summary()}>"
+
+    def _sync(self, job: Job) -> None:
+        """Copy the job's state into the synced traits (called on every change)."""
+        with self.hold_sync():
+            self.job_id = job.id
+            self.mode, self.model = job.request.mode, job.model
+            self.label, self.experiment = job.label or "", job.experiment
+            self.prompt = job.request.prompt or ""
+            self.status = str(job.status)
+            self.task_id = job.task_id or ""
+            self.sent_at = job.sent or 0.0
+            completed = job.task.completed_at if job.task else None
+            self.finished_at = completed.timestamp() if completed else 0.0
+            self.predicted_seconds = job.predicted_seconds or 0.0
+            self.estimated_credits = job.estimated_credits
+            used = job.credits_used
+            self.credits_used = -1 if used is None else used
+            self.error = job.error or ""
+            if job.local_path and job.status is JobStatus.COMPLETED and job.done:
+                if self.video_name != job.local_path.name:
+                    self._poster = poster(job.local_path)
+                self.video_name = job.local_path.name
+                self.video_size = job.local_path.stat().st_size
+
+    def _on_message(self, widget: Any, content: dict[str, Any], buffers: list[bytes]) -> None:
+        """The view asked for the video: answer with its bytes, or with an error message."""
+        if not isinstance(content, dict) or content.get("type") != "get-video":
+            return
+        request_id = content.get("id")
+        path = self.job.local_path
+        try:
+            if path is None:
+                raise FileNotFoundError("the video is not downloaded yet")
+            data = path.read_bytes()
+        except OSError as exc:
+            self.send({"type": "error", "id": request_id, "message": str(exc)})
+            return
+        self.send({"type": "video", "id": request_id, "name": path.name}, [data])
