@@ -162,9 +162,9 @@ class Studio:
                     f"({earlier.status}); reusing it. force=True sends it again."
                 )
                 return earlier
-        self.ledger.check_budget(experiment, cost)
         params = json.dumps({"model": model, "inputs": req.to_inputs(allow_local=True)})
-        row = self.ledger.log(
+        row = self.ledger.log(  # the budget is checked inside the insert's own transaction
+            enforce_budget=True,
             experiment=experiment,
             label=label,
             model=model,

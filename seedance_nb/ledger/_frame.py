@@ -1,0 +1,208 @@
+"""The ledger as pandas: typed frames, incremental merges, a columnar snapshot, summary, plot.
+
+Imported only when a view is asked for, so `import seedance_nb.ledger` never loads pandas.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ._schema import CATEGORIES, FAILED, FIELDS, IN_FLIGHT, STATUSES, TIMES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+PANDAS3 = int(pd.__version__.split(".")[0]) >= 3
+# pandas 3: the default text dtype; pandas 2: object (its "str" would turn None into "None")
+TEXT: Any = "str" if PANDAS3 else object
+FRAME_COLUMNS = [*FIELDS, "render_seconds"]
+# bump the version when the frame's columns or dtypes change: older snapshots are then ignored
+FORMAT = "arrow-ipc/1/" + ",".join(FRAME_COLUMNS)
+NAT = np.iinfo(np.int64).min
+
+
+def build(names: list[str], rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """Fetched rows (`id` first, then the fields) as a typed frame indexed by id.
+
+    One 2-D object array, then a vectorised conversion per column: several times faster than
+    `pd.read_sql_query` or building the frame record by record.
+    """
+    table = np.empty((len(rows), len(names)), dtype=object)
+    if rows:
+        table[:] = rows
+    data: dict[str, Any] = {}
+    index = pd.Index(table[:, 0].astype(np.int64), name="id")
+    for j, name in enumerate(names[1:], start=1):
+        column = table[:, j]
+        if name in TIMES:
+            data[name] = _times(column)
+        elif name == "status":
+            data[name] = _statuses(column)
+        elif name in CATEGORIES:
+            data[name] = pd.Categorical(column)
+        elif name == "credits_used":
+            data[name] = pd.array(column, dtype="Int64")
+        elif name == "estimated_credits":
+            data[name] = pd.array(column, dtype="Int64").fillna(0).to_numpy("int64")
+        else:
+            data[name] = pd.array(column, dtype=TEXT)
+    frame = pd.DataFrame(data, index=index)
+    frame["render_seconds"] = (frame["completed_at"] - frame["sent_at"]).dt.total_seconds()
+    return frame
+
+
+def _times(column: np.ndarray) -> pd.DatetimeIndex:
+    """Epoch milliseconds (None for missing) as datetime64[ns, UTC], exactly."""
+    ms = np.asarray(column, dtype=np.float64)  # None becomes NaN; ms stay exact below 2**53
+    missing = np.isnan(ms)
+    ns = np.where(missing, 0, ms).astype(np.int64) * 1_000_000
+    ns[missing] = NAT
+    return pd.DatetimeIndex(ns.view("M8[ns]")).tz_localize("UTC")
+
+
+def _statuses(column: np.ndarray) -> pd.Categorical:
+    """Status with every known state as a category (value_counts shows the zeros too)."""
+    cat = pd.Categorical(column)
+    extra = [c for c in cat.categories if c not in STATUSES]  # written by hand with plain SQL
+    return cat.set_categories([*STATUSES, *extra])
+
+
+def merge(old: pd.DataFrame | None, changed: pd.DataFrame) -> pd.DataFrame:
+    """`old` with the rows in `changed` replaced or added, ordered by id (`old` is untouched)."""
+    if old is None or old.empty:
+        return changed
+    if changed.empty:
+        return old
+    kept = old.copy(deep=False)
+    for name in CATEGORIES:  # one category set on both sides, so concat keeps the dtype
+        mine, theirs = kept[name].cat.categories, changed[name].cat.categories
+        if mine.equals(theirs):
+            continue
+        both = mine.union(theirs, sort=False)
+        if name != "status":
+            both = both.sort_values()
+        if not mine.equals(both):
+            kept[name] = kept[name].cat.set_categories(both)
+        if not theirs.equals(both):
+            changed[name] = changed[name].cat.set_categories(both)
+    frame = pd.concat([kept, changed])
+    stale = old.index.get_indexer(changed.index)
+    stale = stale[stale >= 0]
+    if not len(stale) and frame.index.is_monotonic_increasing:
+        return frame  # only new rows, after the old ones: the usual case
+    # one take: drop the old versions of replaced rows and put every row in id order
+    keep = np.ones(len(frame), dtype=bool)
+    keep[stale] = False
+    positions = np.flatnonzero(keep)
+    order = positions[np.argsort(frame.index.to_numpy()[positions], kind="stable")]
+    frame = frame.take(order)
+    for name in CATEGORIES:  # a replaced row may have held the last use of a label
+        if name != "status":
+            frame[name] = frame[name].cat.remove_unused_categories()
+    return frame
+
+
+def view(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy the caller may change freely without touching the ledger's cache."""
+    return frame.copy(deep=not PANDAS3)  # pandas 3 copies on write: a shallow copy is safe
+
+
+# ---- the columnar snapshot kept in the ledger file ----------------------------------------------
+def encode(frame: pd.DataFrame) -> bytes | None:
+    """The frame as compressed Arrow IPC bytes (None without pyarrow: no snapshot then)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.feather as feather
+    except ImportError:
+        return None
+    sink = pa.BufferOutputStream()
+    compression = "lz4" if pa.Codec.is_available("lz4") else "uncompressed"
+    feather.write_feather(frame, sink, compression=compression)
+    return sink.getvalue().to_pybytes()
+
+
+def decode(blob: bytes) -> pd.DataFrame | None:
+    """A snapshot back as a frame, or None if it cannot be read or has another shape."""
+    try:
+        import pyarrow as pa
+        import pyarrow.feather as feather
+    except ImportError:
+        return None
+    try:
+        frame = feather.read_table(pa.BufferReader(blob)).to_pandas()
+    except Exception:  # a damaged or foreign blob is only a missed shortcut: load from rows
+        return None
+    template = build(["id", *FIELDS], [])
+    if list(frame.columns) != FRAME_COLUMNS or frame.index.name != "id":
+        return None
+    for name in FRAME_COLUMNS:
+        want, got = template[name].dtype, frame[name].dtype
+        if isinstance(want, pd.CategoricalDtype):
+            if not isinstance(got, pd.CategoricalDtype):
+                return None
+        elif want != got:
+            return None
+    return frame
+
+
+# ---- views --------------------------------------------------------------------------------------
+def summary(frame: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
+    """Per group: count, completed, failed, in flight, credits estimated and used, mean render."""
+    keys = [by] if isinstance(by, str) else list(by)
+    unknown = [k for k in keys if k not in frame.columns]
+    if unknown:
+        raise ValueError(f"by: {', '.join(unknown)} is not a ledger column")
+    status = frame["status"]
+    work = pd.DataFrame(
+        {
+            **{k: frame[k] for k in keys},
+            "completed": status == "COMPLETED",
+            "failed": status.isin(FAILED),
+            "in_flight": status.isin(IN_FLIGHT),
+            "estimated": frame["estimated_credits"],
+            "used": frame["credits_used"].fillna(0).astype("int64"),
+            "render": frame["render_seconds"],
+        },
+        index=frame.index,
+    )
+    return work.groupby(keys, observed=True, dropna=False).agg(
+        count=("completed", "size"),
+        completed=("completed", "sum"),
+        failed=("failed", "sum"),
+        in_flight=("in_flight", "sum"),
+        estimated=("estimated", "sum"),
+        used=("used", "sum"),
+        mean_render_s=("render", "mean"),
+    )
+
+
+def plot(frame: pd.DataFrame, ax: Any = None) -> Figure:
+    """Cumulative credits used over time (by completion), one step line per experiment."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.figure import Figure
+
+    done = frame[frame["status"] == "COMPLETED"].dropna(subset=["completed_at"])
+    done = done.sort_values("completed_at", kind="stable")
+    if ax is None:
+        figure = Figure(figsize=(7, 3.5), layout="constrained")
+        ax = figure.add_subplot()
+    else:
+        figure = ax.figure
+        while not isinstance(figure, Figure):  # an axes in a SubFigure: return the whole figure
+            figure = figure.figure
+    for name, group in done.groupby("experiment", observed=True):
+        times = group["completed_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        used = group["credits_used"].fillna(0).astype("int64").cumsum().to_numpy()
+        ax.step(times, used, where="post", label=str(name))
+    locator = AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.set_xlabel("completed at (UTC)")
+    ax.set_ylabel("credits used (cumulative)")
+    ax.set_title("Credits by experiment")
+    if len(done):
+        ax.legend(loc="upper left")
+    return figure
