@@ -15,16 +15,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Tools the tests drive from outside Python: jq and node run the seed's own examples.
+# Tools the tests drive from outside Python: jq and node run the seed's own examples, and
+# Debian's chromium is the browser Playwright drives (no browser is ever downloaded).
 system-deps:
 	@missing=""; \
-	for tool in jq node; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	for tool in jq node chromium; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	case "$$missing" in *node*) missing="$${missing/node/nodejs}";; esac; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; apt-get update -q && apt-get install -y -q $$missing; fi
 
 demo: install
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. notebooks/01_quickstart.ipynb
+	$(VENV)/bin/jupyter lab --allow-root --ServerApp.root_dir=. notebooks/01_quickstart.ipynb
 
 lint: install
 	$(VENV)/bin/ruff check .
