@@ -21,7 +21,10 @@ CELLS = [
     "job2 = studio.submit(sd.TextToVideo('a second kite', duration=4), label='B')\n"
     "task2 = await job2\nassert task2.status == 'COMPLETED'",
     "assert studio.submit(sd.TextToVideo('a kite', duration=4), label='A') is job",
-    "df = studio.ledger.df\nassert list(df['status']) == ['COMPLETED', 'COMPLETED']\n"
+    # studio.wait blocks the cell, not the kernel's loop
+    "more = [studio.submit(sd.TextToVideo(f'kite {i}', duration=4)) for i in range(2)]\n"
+    "studio.wait(more, timeout=60)\nassert all(j.status == 'COMPLETED' for j in more)",
+    "df = studio.ledger.df\nassert list(df['status']) == ['COMPLETED'] * 4\n"
     "studio.close()\nprint('KERNEL-OK')",
 ]
 

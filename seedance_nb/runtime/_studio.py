@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from ..api import (
     AsyncClient,
     Client,
+    Credits,
     Output,
     Request,
     Task,
@@ -41,17 +42,19 @@ SIM_CREDITS = 10_000
 class Studio:
     """Submit requests, follow them, keep their videos and account for every credit.
 
-    With no client and no SEEDANCE_API_KEY it starts the local simulator and says so.
+    With no client and no SEEDANCE_API_KEY it starts the local simulator and says so. The
+    ledger and the videos live beside the notebook (``seedance-ledger.sqlite``, ``outputs/``)
+    unless given, or set by SEEDANCE_LEDGER and SEEDANCE_OUTPUTS.
     """
 
     def __init__(
         self,
         client: Client | AsyncClient | None = None,
-        ledger: str | os.PathLike[str] | Ledger = "seedance-ledger.sqlite",
+        ledger: str | os.PathLike[str] | Ledger | None = None,
         experiment: str = "default",
         concurrency: int = 3,
         budget: int | None = None,
-        outputs: str | os.PathLike[str] = "outputs",
+        outputs: str | os.PathLike[str] | None = None,
         *,
         poll_interval: float = 5.0,
         uploader: Any = None,
@@ -62,11 +65,13 @@ class Studio:
         self.verbose = verbose
         self.simulator = None
         self.uploader = uploader
-        self.outputs = Path(outputs)
+        self.outputs = Path(outputs or os.environ.get("SEEDANCE_OUTPUTS") or "outputs")
         aio = self._connect(client)
         self.base_url = aio.base_url
         self.server = server_kind(aio.base_url)
-        self.ledger = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
+        if not isinstance(ledger, Ledger):
+            ledger = Ledger(ledger or os.environ.get("SEEDANCE_LEDGER") or "seedance-ledger.sqlite")
+        self.ledger = ledger
         if budget is not None:
             self.ledger.set_budget(self.experiment, budget)
         self._jobs: dict[int, Job] = {}
@@ -131,6 +136,14 @@ class Studio:
     def _say(self, message: str) -> None:
         if self.verbose:
             print(message, file=sys.stdout, flush=True)
+
+    def credits(self) -> Credits:
+        """The account's balance, from the server this studio talks to."""
+        return self._host.block(self._host.submit(self.engine.client.credits()))
+
+    def reconcile(self) -> pd.DataFrame:
+        """What the ledger says was spent against what the account says, since a baseline."""
+        return self.ledger.reconcile(self.credits(), base_url=self.base_url)
 
     # ---- submitting ----------------------------------------------------------------------------
     def submit(
@@ -256,11 +269,19 @@ class Studio:
         return list(self._jobs.values())
 
     def wait(self, jobs: list[Job] | None = None, timeout: float | None = None) -> list[Job]:
-        """Block until the given jobs (default: all) have ended; errors stay on each job."""
-        import concurrent.futures
+        """Block until the given jobs (default: all) have ended; errors stay on each job.
 
-        jobs = self.jobs if jobs is None else jobs
-        concurrent.futures.wait([j._done for j in jobs], timeout)
+        Safe in a notebook cell: the wait lets the kernel's loop run the jobs meanwhile.
+        """
+        import asyncio
+
+        jobs = self.jobs if jobs is None else list(jobs)
+
+        async def ended() -> None:
+            if jobs:
+                await asyncio.wait([asyncio.wrap_future(j._done) for j in jobs], timeout=timeout)
+
+        self._host.block(self._host.submit(ended()))
         return jobs
 
     def resume(self) -> list[Job]:
