@@ -184,3 +184,25 @@ def test_ledger_view_refreshes_when_jobs_finish(studio):
     job.result(timeout=60)
     assert wait_until(lambda: "seen" in view.summary.value)
     assert "counted" in view.table.value and view.chart.value[:4] == b"\x89PNG"
+
+
+def test_no_api_key_in_any_widget_state(start_sim, tmp_path):
+    key = "sk-sim-NEVER-SHOW-4242"
+    sim = start_sim(api_key=key)
+    with sd.Client(api_key=key, base_url=sim.base_url) as client:
+        studio = sd.Studio(
+            client=client, ledger=tmp_path / "l.sqlite", poll_interval=0.05, verbose=False
+        )
+    try:
+        jobs = [studio.submit(sd.TextToVideo(f"secret {i}", duration=4)) for i in range(2)]
+        studio.wait(jobs, timeout=60)
+        views = [TaskView(jobs[0]), studio.builder(), studio.compare(jobs), studio.ledger_view()]
+        states, stack = [], list(views)
+        while stack:  # every widget in every tree, nested boxes included
+            widget = stack.pop()
+            states.append(repr(widget.get_state()))
+            stack.extend(getattr(widget, "children", ()))
+        assert len(states) > 20
+        assert key not in "".join(states) and key not in repr(studio)
+    finally:
+        studio.close()
