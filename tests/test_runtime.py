@@ -14,22 +14,13 @@ import threading
 import av
 import pytest
 from PIL import Image
+from waiting import wait_until
 
 import seedance_nb as sd
 from seedance_nb.ledger import Ledger
 from seedance_nb.runtime import JobCancelled, JobStatus
 
 POLL = 0.05  # the runtime's time unit; the simulator runs at speed 0.01
-
-
-def wait_until(condition, timeout=30.0):
-    """Wait on a condition (not a fixed sleep): True once it holds, False at the timeout."""
-    event = threading.Event()
-    for _ in range(int(timeout / 0.005)):
-        if condition():
-            return True
-        event.wait(0.005)
-    return False
 
 
 @pytest.fixture

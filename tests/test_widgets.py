@@ -3,26 +3,17 @@ without a browser (the browser tests check what the page shows)."""
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timezone
 
 import pytest
 from PIL import Image
+from waiting import wait_until
 
 import seedance_nb as sd
 from seedance_nb.widgets import Compare, LedgerView, RequestBuilder, TaskView
 from seedance_nb.widgets._compare import prompt_words
 
 NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
-
-
-def wait_until(condition, timeout=30.0):
-    event = threading.Event()
-    for _ in range(int(timeout / 0.005)):
-        if condition():
-            return True
-        event.wait(0.005)
-    return False
 
 
 @pytest.fixture
