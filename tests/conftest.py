@@ -9,7 +9,15 @@ import pytest
 import seedance_nb as sd
 from seedance_nb.simulator import Simulator
 
-FAST = 0.01  # a 5 s seedance2 render (about 25 s at speed 1) takes about 0.25 s
+FAST = 0.01
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: they are the slowest, and Playwright holds an event loop open in the
+    main thread while they run."""
+    items.sort(
+        key=lambda item: item.get_closest_marker("browser") is not None
+    )  # a 5 s seedance2 render (about 25 s at speed 1) takes about 0.25 s
 
 
 @pytest.fixture

@@ -100,8 +100,10 @@ def screenshots() -> Path:
     return SCREENSHOTS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Playwright's sync API runs an event loop in the main thread while it is open, so it is
+    opened per module, never for the whole session (asyncio.run() elsewhere would fail)."""
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (make test installs it)")
     from playwright.sync_api import sync_playwright
