@@ -1,65 +1,105 @@
 """Real H.264 MP4s for the simulator, quick to make and useful to look at.
 
-Text-to-video pans across a landscape whose colours and shapes come from the prompt; image modes
-pan and zoom over the given images (a clear placeholder where an image cannot be fetched
-offline); every clip carries the prompt as a caption and a "SIMULATED" tag. Everything that can
-be drawn once is drawn once; the per-frame work is slicing, one blend at most, and swscale.
+`render_video` writes one clip per completed task: text-to-video pans across a landscape whose
+colours and shapes come from the prompt; the image modes pan and zoom over the given images (a
+clear placeholder where an image cannot be fetched offline). Every clip carries a "SIMULATED"
+tag, the prompt as a caption and a progress line, drawn once and blended per frame.
+`output_size` says what size a task renders at and `cache_key` names a render for reuse.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
+import queue
+import tempfile
 import textwrap
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw
 
+from ._frames import (
+    Planes,
+    Sprite,
+    even,
+    fill,
+    font,
+    landscape,
+    pictures,
+    planes,
+    solid,
+)
+
+RENDERER_VERSION = 2  # part of every cache key: bump it when the pictures change
 DEFAULT_SIZE = (1280, 720)
 UPSCALE_SHORT_SIDE = {"2k": 1440, "4k": 2160}
-ZOOM = 1.12  # how far the camera moves in over a clip
+MODES = ("text-to-video", "image-to-video", "keyframes", "reference")
+LARGE_SHORT_SIDE = 1440  # from here up, clips render at LARGE_FPS to keep render time sane
+LARGE_FPS = 12
 
-
-def _even(value: float) -> int:
-    return max(2, round(value / 2) * 2)
+# encoder names in order of preference, and the options each understands
+_ENCODERS: dict[str, dict[str, str]] = {
+    "libx264": {"preset": "ultrafast", "crf": "29"},
+    "libopenh264": {"allow_skip_frames": "0"},
+    "h264": {},
+}
 
 
 def output_size(
     resolution: str | None, upscale: str | None, images: Sequence[Path | str] = ()
 ) -> tuple[int, int]:
-    """The size a task renders at: its resolution (or the first image's shape at about 720p),
-    scaled up so the short side is 1440 (2k) or 2160 (4k)."""
+    """The size a task renders at, in pixels.
+
+    The asked resolution ("1280x720"); without one, the first readable image's shape fitted to
+    720p (short side at most 720, long side at most 1280), else 1280x720. An upscale ("2k",
+    "4k") then scales it so the short side is 1440 or 2160. Always even numbers.
+    """
     if resolution:
-        width, height = (int(v) for v in resolution.split("x"))
+        width, height = (int(v) for v in resolution.lower().split("x"))
     else:
         width, height = DEFAULT_SIZE
         shape = next((s for s in map(_image_shape, images) if s), None)
         if shape:
-            scale = 720 / min(shape)
-            width, height = _even(shape[0] * scale), _even(shape[1] * scale)
+            scale = min(720 / min(shape), 1280 / max(shape))
+            width, height = even(shape[0] * scale), even(shape[1] * scale)
     if upscale:
-        scale = UPSCALE_SHORT_SIDE[upscale] / min(width, height)
-        width, height = _even(width * scale), _even(height * scale)
+        if upscale.lower() not in UPSCALE_SHORT_SIDE:
+            raise ValueError(f"unknown upscale {upscale!r}; expected one of 2k, 4k")
+        scale = UPSCALE_SHORT_SIDE[upscale.lower()] / min(width, height)
+        width, height = even(width * scale), even(height * scale)
     return width, height
 
 
 def cache_key(**params: object) -> str:
-    """A stable digest of everything that changes the picture (files by size and mtime)."""
+    """A stable sha256 hex digest of the rendering parameters, to name a cached render.
+
+    Local files count by path, size and modification time (so an edited file renders anew),
+    strings (URLs) by themselves; the renderer's version is mixed in.
+    """
 
     def describe(value: object) -> object:
         if isinstance(value, Path):
-            stat = value.stat() if value.exists() else None
-            return [str(value), stat.st_size, stat.st_mtime_ns] if stat else str(value)
+            try:
+                stat = value.stat()
+            except OSError:
+                return ["missing", str(value)]
+            return ["file", str(value), stat.st_size, stat.st_mtime_ns]
         if isinstance(value, list | tuple):
             return [describe(v) for v in value]
         return value
 
-    canonical = json.dumps({k: describe(v) for k, v in params.items()}, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:40]
+    described = {k: describe(v) for k, v in params.items()}
+    described["renderer"] = RENDERER_VERSION
+    canonical = json.dumps(described, sort_keys=True, default=str, ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def render_video(
@@ -74,211 +114,193 @@ def render_video(
     model: str = "seedance2",
     fps: int = 24,
 ) -> Path:
-    """Render the clip to `dest` atomically (a temporary name, then a rename)."""
+    """Render a task's clip as an H.264 MP4 at `dest`, and return `dest`.
+
+    `images` are local Paths, or strings for URLs that cannot be fetched here (each becomes a
+    placeholder). The file appears whole or not at all: it is written under a temporary name in
+    the same folder and renamed. Clips whose short side is 1440 or more render at 12 fps.
+    Raises ValueError for a size, length or mode it cannot render.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     if width < 16 or height < 16 or width % 2 or height % 2:
         raise ValueError(f"cannot render {width}x{height}: need even sizes of at least 16")
-    if min(width, height) >= 1440:
-        fps = min(fps, 12)  # upscaled clips: same size and length, fewer frames to encode
+    if seconds < 1 or fps < 1:
+        raise ValueError(f"cannot render {seconds} s at {fps} fps")
+    if min(width, height) >= LARGE_SHORT_SIDE:
+        fps = min(fps, LARGE_FPS)
     count = seconds * fps
-    overlay = _Overlay(width, height, prompt, model)
-    if mode == "text-to-video" or not images:
-        frames = _landscape(width, height, count, prompt or "")
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    refs = [ref if isinstance(ref, Path | str) else str(ref) for ref in images]
+    if mode == "text-to-video" or not refs:
+        frames = landscape(width, height, count, prompt or "")
     else:
-        pictures = [_load(ref, width, height) for ref in images]
-        frames = _slideshow(pictures, width, height, count)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        frames = pictures(refs, width, height, count, mode)
+    overlay = Overlay(width, height, prompt, model)
+    fd, name = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=".mp4.tmp", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        _encode(tmp, width, height, fps, (overlay.apply(f, i, count) for i, f in enumerate(frames)))
+        _encode(tmp, width, height, fps, _ahead(overlay.over(frames, count)))
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
     return dest
 
 
-def _encode(path: Path, width: int, height: int, fps: int, frames: Iterator[np.ndarray]) -> None:
-    with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as container:
-        stream = container.add_stream("libx264", rate=fps)
+@functools.cache
+def encoder() -> str:
+    """The H.264 encoder this PyAV build has: libx264 if it can, else another one."""
+    for name in _ENCODERS:
+        try:
+            av.Codec(name, "w")
+        except Exception:  # PyAV raises several kinds for an absent codec
+            continue
+        return name
+    raise RuntimeError("this PyAV build has no H.264 encoder")
+
+
+def _encode(path: Path, width: int, height: int, fps: int, frames: Iterable[av.VideoFrame]) -> int:
+    """Encode yuv420p frames to an MP4 with its index up front (faststart); returns the count."""
+    name = encoder()
+    time_base = Fraction(1, fps)
+    count = 0
+    options = {"movflags": "+faststart"}
+    with av.open(str(path), "w", format="mp4", options=options) as container:
+        stream = container.add_stream(name, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "30"}
-        stream.codec_context.thread_count = 0
-        for array in frames:
-            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+        stream.options = dict(_ENCODERS[name])
+        if name != "libx264":
+            stream.bit_rate = width * height * fps // 10
+        context = stream.codec_context
+        context.thread_count = 0  # as many as the encoder likes
+        context.color_range, context.colorspace = 1, 1  # limited range, BT.709: as drawn
+        context.color_primaries, context.color_trc = 1, 1
+        for frame in frames:
+            frame.pts, frame.time_base = count, time_base
             container.mux(stream.encode(frame))
+            count += 1
         container.mux(stream.encode())
+    return count
 
 
-# ---- text-to-video: a landscape from the prompt ---------------------------------------------
+def _ahead(frames: Iterable[av.VideoFrame], depth: int = 4) -> Iterator[av.VideoFrame]:
+    """The same frames, drawn in a worker thread up to `depth` ahead of the encoder.
 
+    numpy, swscale and x264 all release the GIL, so drawing the next frames overlaps encoding
+    the last ones (about a third off the render time on two cores). An error while drawing is
+    raised here; if the consumer stops early the worker is told to stop and is waited for.
+    """
+    box: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
 
-def _palette(prompt: str) -> np.ndarray:
-    """Four colours (sky top, sky bottom, far hills, near hills) chosen by the prompt."""
-    seed = int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:8], "big")
-    rng = np.random.default_rng(seed)
-    hue = rng.uniform(0, 1)
+    def work() -> None:
+        try:
+            for frame in frames:
+                if stop.is_set():
+                    return
+                box.put((True, frame))
+            box.put((False, None))
+        except BaseException as exc:  # handed over to the consumer, which raises it
+            box.put((False, exc))
 
-    def hsv(h: float, s: float, v: float) -> np.ndarray:
-        rgb = Image.new("HSV", (1, 1), (int(h % 1 * 255), int(s * 255), int(v * 255)))
-        return np.array(rgb.convert("RGB"))[0, 0].astype(np.float32)
-
-    return np.stack(
-        [
-            hsv(hue, 0.55, 0.55),
-            hsv(hue + 0.08, 0.45, 0.95),
-            hsv(hue + 0.45, 0.5, 0.45),
-            hsv(hue + 0.5, 0.6, 0.25),
-        ]
-    )
-
-
-def _landscape(width: int, height: int, count: int, prompt: str) -> Iterator[np.ndarray]:
-    """Pan across a canvas wider than the frame, with a sun crossing the sky."""
-    colours = _palette(prompt)
-    seed = int.from_bytes(hashlib.sha256(prompt.encode()).digest()[8:16], "big")
-    rng = np.random.default_rng(seed)
-    travel = width // 3
-    canvas_w = width + travel
-    t = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
-    sky = colours[0] * (1 - t) + colours[1] * t
-    canvas = np.broadcast_to(sky, (height, canvas_w, 3)).copy()
-    x = np.arange(canvas_w, dtype=np.float32)
-    rows = np.arange(height, dtype=np.float32)[:, None]
-    for layer, (base, amp) in enumerate(((0.62, 0.10), (0.78, 0.08))):
-        freq = rng.uniform(1.5, 4.0, size=3) * 2 * np.pi / canvas_w
-        phase = rng.uniform(0, 2 * np.pi, size=3)
-        ridge = base + amp * sum(np.sin(f * x + p) for f, p in zip(freq, phase, strict=True)) / 3
-        mask = rows / height > ridge[None, :]
-        canvas[mask] = colours[2 + layer]
-    canvas = canvas.astype(np.uint8)
-    radius = max(8, height // 12)
-    yy, xx = np.mgrid[-radius:radius, -radius:radius]
-    disk = (xx**2 + yy**2) < radius**2
-    sun = np.array([255, 236, 180], np.uint8)
-    for i in range(count):
-        p = i / max(1, count - 1)
-        frame = canvas[:, int(p * travel) : int(p * travel) + width].copy()
-        cx = int(width * (0.15 + 0.7 * p))
-        cy = int(height * (0.35 - 0.15 * np.sin(np.pi * p)))
-        patch = frame[cy - radius : cy + radius, cx - radius : cx + radius]
-        patch[disk[: patch.shape[0], : patch.shape[1]]] = sun
-        yield frame
-
-
-# ---- image modes: pan and zoom over pictures ------------------------------------------------
-
-
-def _load(ref: Path | str, width: int, height: int) -> np.ndarray:
-    """The picture scaled to cover the frame with room to zoom; a placeholder if unreadable."""
-    cover = (_even(width * ZOOM), _even(height * ZOOM))
+    worker = threading.Thread(target=work, name="seedance-render", daemon=True)
+    worker.start()
     try:
-        with Image.open(ref) as img:
-            picture = ImageOps.fit(img.convert("RGB"), cover, Image.Resampling.BILINEAR)
-    except (OSError, ValueError, TypeError):
-        picture = _placeholder(str(ref), cover)
-    return np.asarray(picture)
+        while True:
+            more, item = box.get()
+            if not more:
+                if isinstance(item, BaseException):
+                    raise item
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a worker waiting to put, then let it finish
+            with contextlib.suppress(queue.Empty):
+                box.get(timeout=0.05)
+        worker.join()
 
 
-def _placeholder(ref: str, size: tuple[int, int]) -> Image.Image:
-    width, height = size
-    stripes = ((np.add.outer(np.arange(height), np.arange(width)) // 40) % 2).astype(np.uint8)
-    img = Image.fromarray((70 + 18 * stripes).astype(np.uint8)).convert("RGB")
-    draw = ImageDraw.Draw(img)
-    font = ImageFont.load_default(size=max(14, height // 18))
-    small = ImageFont.load_default(size=max(12, height // 30))
-    shown = ref if len(ref) <= 60 else ref[:28] + "…" + ref[-28:]
-    draw.text(
-        (width / 2, height / 2),
-        "reference unavailable offline",
-        font=font,
-        fill=(235, 235, 235),
-        anchor="md",
-    )
-    draw.text(
-        (width / 2, height / 2 + height // 30), shown, font=small, fill=(200, 200, 200), anchor="ma"
-    )
-    return img
-
-
-def _slideshow(
-    pictures: list[np.ndarray], width: int, height: int, count: int
-) -> Iterator[np.ndarray]:
-    """Each picture in turn with a slow zoom, cross-fading into the next."""
-    per = count / len(pictures)
-    fade = min(per / 2, 12)
-    big_h, big_w = pictures[0].shape[:2]
-    for i in range(count):
-        k = min(len(pictures) - 1, int(i / per))
-        local = (i - k * per) / per
-        frame = _zoomed(pictures[k], local, width, height, big_w, big_h)
-        into_next = i - (k + 1) * per + fade
-        if k + 1 < len(pictures) and into_next > 0:
-            other = _zoomed(pictures[k + 1], 0.0, width, height, big_w, big_h)
-            alpha = int(256 * into_next / fade)
-            frame = ((frame.astype(np.uint16) * (256 - alpha) + other * alpha) >> 8).astype(
-                np.uint8
-            )
-        yield frame
-
-
-def _zoomed(
-    picture: np.ndarray, progress: float, width: int, height: int, big_w: int, big_h: int
-) -> np.ndarray:
-    """A crop that shrinks and drifts as `progress` goes 0 -> 1, scaled to the frame."""
-    zoom = 1 + (ZOOM - 1) * progress
-    crop_w, crop_h = _even(big_w / zoom), _even(big_h / zoom)
-    x0 = int((big_w - crop_w) * (0.5 + 0.4 * (progress - 0.5)))
-    y0 = (big_h - crop_h) // 2
-    crop = np.ascontiguousarray(picture[y0 : y0 + crop_h, x0 : x0 + crop_w])
-    if crop.shape[:2] == (height, width):
-        return crop
-    frame = av.VideoFrame.from_ndarray(crop, format="rgb24")
-    return frame.reformat(width=width, height=height, interpolation="BILINEAR").to_ndarray()
-
-
-# ---- what every clip carries ---------------------------------------------------------------
-
-
-class _Overlay:
-    """The caption band, the SIMULATED tag and a progress line, drawn once and pasted."""
+class Overlay:
+    """What every clip carries, drawn once: the SIMULATED tag (top left), the prompt as a caption
+    on a translucent band (bottom), and a thin line along the bottom edge showing time elapsed."""
 
     def __init__(self, width: int, height: int, prompt: str | None, model: str) -> None:
-        size = max(12, height // 26)
-        font = ImageFont.load_default(size=size)
-        self.tag = self._label(f"SIMULATED · {model}", ImageFont.load_default(size=size))
-        self.band = None
-        if prompt:
-            chars = max(20, int(width / (size * 0.55)))
-            lines = textwrap.wrap(prompt, chars)[:2]
-            band_h = _even(size * 1.4 * len(lines) + size)
-            band = Image.new("RGB", (width, band_h), (18, 18, 24))
-            draw = ImageDraw.Draw(band)
-            for n, line in enumerate(lines):
-                draw.text((size, size // 2 + n * size * 1.4), line, font=font, fill=(240, 240, 240))
-            self.band = np.asarray(band)
-        self.accent = np.array([255, 196, 64], np.uint8)
+        self.width, self.height = width, height
+        short = min(width, height)
+        margin = even(short / 40)
+        self.tag = Sprite(_label(f"SIMULATED · {model}", max(10, short // 40)))
+        self.tag_at = (margin, margin)
+        self.line_h = even(short / 240)
+        self.accent = solid((255, 196, 64))
+        self.band: Sprite | None = None
+        if prompt and prompt.strip():
+            band = _caption(prompt, width, max(11, short // 28), margin)
+            self.band = Sprite(band)
 
-    @staticmethod
-    def _label(text: str, font: ImageFont.FreeTypeFont) -> np.ndarray:
-        left, top, right, bottom = font.getbbox(text)
-        pad = max(4, (bottom - top) // 3)
-        img = Image.new("RGB", (right - left + 2 * pad, bottom - top + 2 * pad), (200, 30, 60))
-        ImageDraw.Draw(img).text((pad - left, pad - top), text, font=font, fill="white")
-        return np.asarray(img)
-
-    def apply(self, frame: np.ndarray, index: int, count: int) -> np.ndarray:
-        if not frame.flags.writeable:
-            frame = frame.copy()
-        height, width = frame.shape[:2]
-        th, tw = self.tag.shape[:2]
-        frame[8 : 8 + th, 8 : 8 + tw] = self.tag[: height - 8, : width - 8]
+    def draw(self, dst: Planes, index: int, count: int) -> None:
+        """Blend the overlay onto frame `index` of `count`."""
+        self.tag.blend(dst, *self.tag_at)
         if self.band is not None:
-            frame[height - self.band.shape[0] :] = self.band
-        frame[height - 3 :, : int(width * (index + 1) / count)] = self.accent
-        return frame
+            self.band.blend(dst, 0, self.height - self.band.height)
+        done = even(self.width * (index + 1) / count) if index + 1 < count else self.width
+        fill(dst, self.accent, 0, done, self.height - self.line_h, self.height)
+
+    def over(self, frames: Iterable[av.VideoFrame], count: int) -> Iterable[av.VideoFrame]:
+        """The frames with the overlay drawn on them."""
+        for index, frame in enumerate(frames):
+            self.draw(planes(frame), index, count)
+            yield frame
+
+
+def _label(text: str, size: int) -> np.ndarray:
+    """A small rounded red tag with white text, RGBA."""
+    face = font(size)
+    left, top, right, bottom = face.getbbox(text)
+    pad = max(3, size // 3)
+    w, h = even(right - left + 2 * pad + 1), even(bottom - top + 2 * pad + 1)
+    img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    draw.rounded_rectangle((0, 0, w - 1, h - 1), radius=pad, fill=(200, 30, 60, 225))
+    draw.text((pad - left, pad - top), text, font=face, fill=(255, 255, 255, 255))
+    return np.asarray(img)
+
+
+def _caption(prompt: str, width: int, size: int, margin: int) -> np.ndarray:
+    """The prompt wrapped to at most three lines (the last ellipsised if cut) on a dark
+    translucent band the width of the frame, RGBA."""
+    face = font(size)
+    room = width - 2 * margin
+    chars = max(12, int(room / max(1.0, face.getlength("abcdefghij klmnopqrst") / 21)))
+    lines = textwrap.wrap(" ".join(prompt.split()), chars)
+    while chars > 12 and any(face.getlength(line) > room for line in lines):
+        chars -= 2
+        lines = textwrap.wrap(" ".join(prompt.split()), chars)
+    if len(lines) > 3:
+        lines = lines[:3]
+        lines[2] = lines[2][: max(1, len(lines[2]) - 2)].rstrip() + "…"
+    step = round(size * 1.3)
+    band_h = even(step * len(lines) + size * 0.9)
+    img = Image.new("RGBA", (width, band_h), (10, 10, 14, 150))
+    draw = ImageDraw.Draw(img)
+    for n, line in enumerate(lines):
+        draw.text(
+            (margin, round(size * 0.45) + n * step), line, font=face, fill=(245, 245, 245, 255)
+        )
+    return np.asarray(img)
 
 
 def _image_shape(ref: Path | str) -> tuple[int, int] | None:
+    """An image file's (width, height), or None if it is a URL or cannot be read."""
+    if not isinstance(ref, Path):
+        return None
     try:
         with Image.open(ref) as img:
-            return img.size
-    except (OSError, ValueError, TypeError):
+            width, height = img.size
+            if (img.getexif().get(0x0112) or 1) in (5, 6, 7, 8):  # stored turned a quarter
+                width, height = height, width
+            return width, height
+    except Exception:  # anything unreadable is simply not measured
         return None

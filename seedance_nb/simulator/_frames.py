@@ -1,0 +1,541 @@
+"""The pictures behind the simulator's clips, drawn straight into yuv420p frames.
+
+Everything that can be drawn once is drawn once, in RGB with Pillow and numpy, and converted to
+BT.709 yuv420p a single time; the per-frame work is slicing, masked copies of uint8 planes, small
+blends and, for the image modes, one swscale call per frame (crop in RGB, scale and convert at
+once). Working in yuv420p spares the encoder an RGB conversion per frame, which costs more than
+x264's own ultrafast encode at 720p.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
+
+ZOOM = 1.12  # how far the camera moves in (or out) over one picture
+COLORSPACE = "ITU709"  # what the planes hold; the encoder tags the stream the same way
+SCALER = "AREA"  # swscale filter for the image modes' per-frame crop-and-scale (always down)
+
+Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
+Rgb = tuple[int, int, int]
+
+
+def even(value: float) -> int:
+    """The nearest even whole number, at least 2 (yuv420p needs even sizes and offsets)."""
+    return max(2, round(value / 2) * 2)
+
+
+def new_frame(width: int, height: int) -> av.VideoFrame:
+    """A blank yuv420p frame to draw into, tagged with the colorspace of our planes."""
+    frame = av.VideoFrame(width, height, "yuv420p")
+    frame.colorspace = 1  # AVCOL_SPC_BT709
+    return frame
+
+
+def planes(frame: av.VideoFrame) -> Planes:
+    """Writable numpy views of a yuv420p frame's Y, U and V planes (no copy)."""
+    views = []
+    for plane in frame.planes:
+        flat = np.frombuffer(plane, np.uint8, count=plane.line_size * plane.height)
+        views.append(flat.reshape(plane.height, plane.line_size)[:, : plane.width])
+    return views[0], views[1], views[2]
+
+
+def to_yuv(rgb: np.ndarray) -> Planes:
+    """Convert an RGB image (even width and height) to contiguous Y, U, V arrays, once."""
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    yuv = frame.reformat(format="yuv420p", dst_colorspace=COLORSPACE)
+    y, u, v = planes(yuv)
+    return y.copy(), u.copy(), v.copy()
+
+
+def scale_rgb(rgb: np.ndarray, width: int, height: int) -> av.VideoFrame:
+    """One swscale pass: an RGB crop scaled to the output size and converted to yuv420p."""
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    return frame.reformat(
+        width=width,
+        height=height,
+        format="yuv420p",
+        dst_colorspace=COLORSPACE,
+        interpolation=SCALER,
+        threads=1,  # swscale's own threads cost more than they save at these sizes
+    )
+
+
+def chroma_alpha(alpha: np.ndarray) -> np.ndarray:
+    """Alpha at chroma resolution: the mean of each 2x2 block (uint16 in, uint16 out)."""
+    return (alpha[0::2, 0::2] + alpha[1::2, 0::2] + alpha[0::2, 1::2] + alpha[1::2, 1::2] + 2) >> 2
+
+
+class Sprite:
+    """An RGBA picture, premultiplied in yuv420p, that blends onto frames cheaply.
+
+    The blend is out = (dst * (256 - a) + colour * a) >> 8 in uint16, per plane; a sprite with no
+    transparency is a plain copy. Positions are rounded to even pixels so chroma lines up.
+    """
+
+    def __init__(self, rgba: np.ndarray) -> None:
+        height, width = rgba.shape[:2]
+        if width % 2 or height % 2:
+            rgba = rgba[: height - height % 2, : width - width % 2]
+        self.height, self.width = rgba.shape[:2]
+        alpha = (rgba[..., 3].astype(np.uint16) * 256 + 127) // 255
+        self.opaque = bool((alpha == 256).all())
+        self.planes = to_yuv(rgba[..., :3])
+        alphas = (alpha, chroma_alpha(alpha), chroma_alpha(alpha))
+        self.pre = tuple(p.astype(np.uint16) * a for p, a in zip(self.planes, alphas, strict=True))
+        self.inv = tuple((256 - a).astype(np.uint16) for a in alphas)
+
+    def blend(self, dst: Planes, x: int, y: int) -> None:
+        """Draw at (x, y), the top-left corner in luma pixels, clipped to the frame."""
+        x, y = x - x % 2, y - y % 2
+        frame_h, frame_w = dst[0].shape
+        x0, y0 = max(0, -x), max(0, -y)
+        x1, y1 = min(self.width, frame_w - x), min(self.height, frame_h - y)
+        if x1 <= x0 or y1 <= y0:
+            return
+        for k, plane in enumerate(dst):
+            s = 1 if k == 0 else 2
+            src = np.s_[y0 // s : y1 // s, x0 // s : x1 // s]
+            region = plane[(y + y0) // s : (y + y1) // s, (x + x0) // s : (x + x1) // s]
+            if self.opaque:
+                region[...] = self.planes[k][src]
+            else:
+                mixed = region * self.inv[k][src]
+                mixed += self.pre[k][src]
+                mixed >>= 8
+                region[...] = mixed
+
+
+def fill(dst: Planes, colour: Planes, x0: int, x1: int, y0: int, y1: int) -> None:
+    """Paint a rectangle (even bounds) with a colour given as 1x1 Y, U, V arrays."""
+    for k, plane in enumerate(dst):
+        s = 1 if k == 0 else 2
+        plane[y0 // s : y1 // s, x0 // s : x1 // s] = colour[k][0, 0]
+
+
+def solid(rgb: Rgb) -> Planes:
+    """A colour as 1x1 Y, U, V arrays, for `fill`."""
+    y, u, v = to_yuv(np.full((2, 2, 3), rgb, np.uint8))
+    return y[:1, :1], u, v
+
+
+def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's bundled font at `size` pixels (needs no font files, Pillow >= 10.1)."""
+    return ImageFont.load_default(size=max(8, size))
+
+
+def fit_text(
+    text: str, width: int, size: int
+) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, str]:
+    """The largest font up to `size` at which `text` fits `width`, ellipsised if it never does."""
+    while size > 10 and font(size).getlength(text) > width:
+        size = int(size * 0.9)
+    face = font(size)
+    while len(text) > 4 and face.getlength(text) > width:
+        text = text[: len(text) * 9 // 10 - 1] + "…"
+    return face, text
+
+
+# ---- text-to-video: a landscape from the prompt ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Look:
+    """What the prompt picks: colours, time of day, ground, and which way the camera goes."""
+
+    sky_top: Rgb
+    sky_bottom: Rgb
+    land: Rgb
+    sun: Rgb
+    night: bool
+    water: bool
+    direction: int  # +1 pans right, -1 left
+    seed: int
+
+
+_LAND_HUES = {
+    r"forest|jungle|tree|wood|grass|meadow|garden|park|green": (0.30, 0.55),
+    r"desert|sand|dune|canyon|savann|mars|autumn|fall": (0.08, 0.65),
+    r"snow|ice|winter|glacier|arctic|frozen": (0.58, 0.12),
+    r"city|street|urban|building|neon|cyberpunk|robot": (0.70, 0.35),
+}
+_WATER = r"ocean|sea|beach|lake|river|water|wave|surf|coast|harbou?r|boat|ship|island"
+_NIGHT = r"night|midnight|moon|star|dark|galaxy|space"
+_DUSK = r"sunset|sunrise|dusk|dawn|evening|golden hour|twilight"
+
+
+def _hsv(h: float, s: float, v: float) -> Rgb:
+    """An RGB triple from hue, saturation, value in 0..1 (hue wraps)."""
+    pixel = Image.new("HSV", (1, 1), (int(h % 1 * 255), int(s * 255), int(v * 255)))
+    r, g, b = pixel.convert("RGB").getpixel((0, 0))  # type: ignore[misc]
+    return int(r), int(g), int(b)
+
+
+def look_of(prompt: str) -> Look:
+    """Derive the scene's look from the prompt: a few keywords, and a hash for everything else."""
+    digest = hashlib.sha256(prompt.encode()).digest()
+    seed = int.from_bytes(digest[:8], "big")
+    rng = np.random.default_rng(seed)
+    text = prompt.lower()
+    hue, sat = float(rng.uniform(0, 1)), float(rng.uniform(0.35, 0.6))
+    for pattern, (h, s) in _LAND_HUES.items():
+        if re.search(pattern, text):
+            hue, sat = h + float(rng.uniform(-0.03, 0.03)), s
+            break
+    night = bool(re.search(_NIGHT, text))
+    dusk = bool(re.search(_DUSK, text))
+    sky_hue = float(rng.uniform(0.52, 0.64))
+    if night:
+        top, bottom, sun = _hsv(0.66, 0.7, 0.10), _hsv(0.63, 0.55, 0.32), (236, 236, 220)
+        land = _hsv(hue, sat * 0.6, 0.22)
+    elif dusk:
+        top, bottom, sun = _hsv(0.74, 0.55, 0.42), _hsv(0.07, 0.75, 1.0), (255, 190, 110)
+        land = _hsv(hue, sat, 0.35)
+    else:
+        top, bottom, sun = (
+            _hsv(sky_hue, 0.62, 0.82),
+            _hsv(sky_hue + 0.02, 0.2, 1.0),
+            (255, 246, 210),
+        )
+        land = _hsv(hue, sat, 0.62)
+    return Look(
+        sky_top=top,
+        sky_bottom=bottom,
+        land=land,
+        sun=sun,
+        night=night,
+        water=bool(re.search(_WATER, text)),
+        direction=1 if digest[8] % 2 else -1,
+        seed=seed,
+    )
+
+
+def _mix(a: Rgb, b: Rgb, t: float) -> np.ndarray:
+    return np.array(a, np.float32) * (1 - t) + np.array(b, np.float32) * t
+
+
+def _gradient(rows: int, width: int, top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """A vertical gradient from `top` to `bottom` colour, uint8 (rows, width, 3)."""
+    t = np.linspace(0, 1, rows, dtype=np.float32)[:, None, None]
+    column = np.clip(top * (1 - t) + bottom * t, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(np.broadcast_to(column, (rows, width, 3)))
+
+
+class Strip:
+    """A layer that pans sideways, held in yuv420p at even and odd pixel offsets.
+
+    Rows `top`.. of the frame; where `mask` is False the layers behind show through. Two copies,
+    shifted by one pixel, let it move by single pixels although yuv420p chroma moves by two.
+    """
+
+    def __init__(self, rgb: np.ndarray, mask: np.ndarray | None, top: int, width: int) -> None:
+        self.top, self.width = top, width
+        self.solid = 0  # rows from here down are covered everywhere: a plain copy, no mask
+        if mask is not None:
+            gaps = np.flatnonzero(~mask.all(axis=1))  # rows the layers behind show through
+            if gaps.size:
+                last = int(gaps[-1]) + 1
+                self.solid = min(rgb.shape[0], last + last % 2)
+        self.versions: list[tuple[Planes, tuple[np.ndarray, np.ndarray] | None]] = []
+        for shift in (0, 1):
+            cols = (rgb.shape[1] - shift) // 2 * 2
+            yuv = to_yuv(rgb[:, shift : shift + cols])
+            masks = None
+            if mask is not None and self.solid:
+                m = mask[:, shift : shift + cols]
+                masks = (m[: self.solid], m[: self.solid : 2, ::2])
+            self.versions.append((yuv, masks))
+        self.travel = rgb.shape[1] - 2 - width
+
+    def draw(self, dst: Planes, offset: int) -> None:
+        """Copy the strip's window starting `offset` pixels in onto the frame."""
+        shift = offset % 2
+        x = offset - shift
+        yuv, masks = self.versions[shift]
+        for k, plane in enumerate(dst):
+            s = 1 if k == 0 else 2
+            cols = np.s_[x // s : (x + self.width) // s]
+            top, split = self.top // s, self.solid // s
+            src = yuv[k]
+            if masks is None:
+                plane[top:] = src[:, cols]
+                continue
+            mask = masks[0 if k == 0 else 1]
+            np.copyto(plane[top : top + split], src[:split, cols], where=mask[:, cols])
+            if split < src.shape[0]:
+                plane[top + split :] = src[split:, cols]
+
+
+def _ridge(rng: np.random.Generator, width: int, points: int, smooth: bool) -> np.ndarray:
+    """A skyline in 0..1 across `width` columns: peaks through random points, or rolling sines."""
+    x = np.arange(width, dtype=np.float32)
+    if smooth:
+        out = np.zeros(width, np.float32)
+        for octave in range(3):
+            freq = rng.uniform(0.6, 1.4) * points * (octave + 1) * 2 * np.pi / width
+            out += np.sin(freq * x + rng.uniform(0, 2 * np.pi)) / (octave + 1)
+        return (out - out.min()) / max(1e-6, float(np.ptp(out)))
+    knots = np.linspace(0, width, points + 1)
+    heights = rng.uniform(0, 1, points + 1)
+    heights[1::2] *= 0.45  # alternate peaks and saddles
+    return np.interp(x, knots, heights).astype(np.float32)
+
+
+def _sky(look: Look, rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """The sky, uint8 (height, width, 3): a gradient with soft clouds, or with stars at night.
+
+    Gradient and clouds are smooth, so they are drawn at a quarter of the size and scaled up.
+    """
+    small_w, small_h = max(2, width // 4), max(2, height // 4)
+    top, bottom = np.array(look.sky_top, np.float32), np.array(look.sky_bottom, np.float32)
+    t = np.linspace(0, 1, small_h, dtype=np.float32)[:, None, None]
+    sky = np.broadcast_to(top * (1 - t) + bottom * t, (small_h, small_w, 3)).copy()
+    if not look.night:
+        cover = Image.new("L", (small_w, small_h), 0)
+        draw = ImageDraw.Draw(cover)
+        for _ in range(int(rng.integers(3, 8))):  # a cloud is a cluster of ellipses
+            cx, cy = rng.uniform(0, small_w), rng.uniform(0.08, 0.45) * small_h
+            for _ in range(int(rng.integers(3, 6))):
+                w = rng.uniform(0.02, 0.05) * small_w
+                h = w * rng.uniform(0.35, 0.6)
+                ox, oy = rng.normal(0, w * 0.8), rng.normal(0, h * 0.4)
+                draw.ellipse((cx + ox - w, cy + oy - h, cx + ox + w, cy + oy + h), fill=200)
+        cover = cover.filter(ImageFilter.GaussianBlur(max(1.0, small_h / 30)))
+        sky += (255 - sky) * (np.asarray(cover, np.float32)[..., None] / 255 * 0.85)
+    small = Image.fromarray(np.clip(sky, 0, 255).astype(np.uint8), "RGB")
+    big = np.array(small.resize((width, height), Image.Resampling.BILINEAR))
+    if look.night:
+        stars = rng.random((height * 6 // 10, width)) > 0.9985
+        big[: stars.shape[0]][stars] = 235
+    return big
+
+
+def _sun_sprite(radius: int, colour: Rgb, night: bool) -> Sprite:
+    """A disc with a soft glow around it."""
+    size = even(radius * 5)
+    r = np.hypot(*np.mgrid[-size / 2 : size / 2, -size / 2 : size / 2]) + 0.5
+    disc = np.clip(radius + 0.5 - r, 0, 1)
+    glow = np.clip(1 - (r - radius) / (size / 2 - radius), 0, 1) ** 2 * (0.25 if night else 0.45)
+    alpha = np.maximum(disc, glow)
+    rgba = np.empty((size, size, 4), np.uint8)
+    rgba[..., :3] = colour
+    rgba[..., 3] = np.round(alpha * 255).astype(np.uint8)
+    return Sprite(rgba)
+
+
+def landscape(width: int, height: int, count: int, prompt: str) -> Iterator[av.VideoFrame]:
+    """Text-to-video: pan across a landscape from the prompt, with parallax and a moving sun."""
+    look = look_of(prompt)
+    rng = np.random.default_rng(look.seed)
+
+    # the sky drifts slowly
+    layers = [Strip(_sky(look, rng, width + even(width * 0.06) + 2, height), None, 0, width)]
+
+    # hills, each nearer one darker, lower and faster (the parallax)
+    rows = np.arange(height, dtype=np.float32)[:, None]
+    haze = look.sky_bottom
+    plans = [  # how far each pans, where its crest lies and how deep, its peaks, haze
+        (0.08, 0.20, 0.45, 10, False, 0.55),  # far mountains
+        (0.22, 0.52, 0.18, 3, True, 0.3),  # hills
+        (0.45, 0.72, 0.12, 2, True, 0.0),  # the near ground (or the sea)
+    ]
+    if look.water:
+        plans[2] = (0.45, 0.74, 0.0, 1, True, 0.0)
+    for travel_share, crest, depth, peaks, smooth, misty in plans:
+        travel = even(width * travel_share)
+        layer_w = width + travel + 2
+        peaks = max(1, round(peaks * width / height * 9 / 16))  # as steep in portrait
+        line = crest + depth * (1 - _ridge(rng, layer_w, peaks, smooth))
+        line = np.clip(line * height, 0, height - 2)
+        first = int(line.min()) // 2 * 2
+        colour = _mix(look.land, haze, misty)
+        shade = _gradient(height - first, layer_w, colour, colour * 0.55)
+        mask = rows[first:] >= line[None, :]
+        if depth == 0.0:  # the sea: a flat horizon, with glints of light that slide past
+            water = _mix((30, 85, 150), haze, 0.3) * (0.35 if look.night else 1.0)
+            shade = _gradient(height - first, layer_w, water, water * 0.5)
+            dash = max(4, width // 60)
+            glints = rng.random(((height - first) // 2, layer_w // dash + 1)) > 0.985
+            light = np.repeat(np.repeat(glints, 2, axis=0), dash, axis=1)[:, :layer_w]
+            glint = _mix(haze, (255, 255, 255), 0.5)
+            shade[light] = (shade[light] * 0.5 + glint * 0.5).astype(np.uint8)
+        layers.append(Strip(shade, mask, first, width))
+
+    radius = max(6, min(width, height) // 16)
+    sun = _sun_sprite(radius, look.sun, look.night)
+    for i in range(count):
+        p = i / max(1, count - 1)
+        frame = new_frame(width, height)
+        dst = planes(frame)
+        for n, layer in enumerate(layers):
+            q = p if look.direction > 0 else 1 - p
+            layer.draw(dst, round(q * layer.travel))
+            if n == 0:  # the sun sits in the sky, behind every hill
+                sx = width * (0.2 + 0.6 * (p if look.direction < 0 else 1 - p))
+                sy = height * (0.42 - 0.2 * math.sin(math.pi * (0.25 + 0.6 * p)))
+                sun.blend(dst, round(sx - sun.width / 2), round(sy - sun.height / 2))
+        yield frame
+
+
+# ---- image modes: pictures, and placeholders for what cannot be read -------------------------
+
+
+def load_picture(ref: Path | str, width: int, height: int) -> np.ndarray:
+    """An input image cropped to cover `width` x `height` (RGB), or a placeholder if unreadable.
+
+    A string is a URL the simulator cannot fetch (no network); a Path is read from disk. Never
+    raises for a bad input: the clip shows what is missing instead.
+    """
+    if isinstance(ref, Path):
+        try:
+            with Image.open(ref) as img:
+                img.draft("RGB", (width, height))  # JPEGs decode at a smaller scale, faster
+                img = ImageOps.exif_transpose(img)
+                if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+                    back = Image.new("RGBA", img.size, (40, 40, 44, 255))
+                    img = Image.alpha_composite(back, img.convert("RGBA"))
+                picture = ImageOps.fit(
+                    img.convert("RGB"), (width, height), Image.Resampling.BILINEAR
+                )
+            return np.asarray(picture)
+        except Exception:  # any unreadable file becomes a placeholder
+            pass
+    return placeholder(ref, width, height)
+
+
+def shorten(ref: Path | str, limit: int = 48) -> str:
+    """A URL or path short enough to read at a glance: the host and the last part of the path."""
+    if isinstance(ref, Path):
+        text = ref.name or str(ref)
+    else:
+        text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", ref.strip(), flags=re.I).split("?")[0]
+    if len(text) <= limit:
+        return text
+    head, _, rest = text.partition("/")
+    tail = rest.rsplit("/", 1)[-1]
+    if rest and len(head) + len(tail) + 3 <= limit:
+        return f"{head}/…/{tail}"
+    return text[: limit // 2 - 1] + "…" + text[-(limit // 2 - 1) :]
+
+
+def placeholder(ref: Path | str, width: int, height: int) -> np.ndarray:
+    """A neutral striped card saying the reference is unavailable, with its shortened URL."""
+    stripe = max(8, min(width, height) // 24)
+    diagonal = np.add.outer(np.arange(height), np.arange(width)) // stripe % 2
+    card = Image.fromarray((np.uint8(74) + np.uint8(14) * diagonal.astype(np.uint8)), "L")
+    img = card.convert("RGB")
+    draw = ImageDraw.Draw(img)
+    short = min(width, height)
+    box_w, box_h = width * 0.72, short * 0.34
+    x0, y0 = (width - box_w) / 2, (height - box_h) / 2
+    draw.rounded_rectangle(
+        (x0, y0, x0 + box_w, y0 + box_h), radius=short // 30, fill=(38, 38, 42), outline=(150,) * 3
+    )
+    title, text = fit_text("reference unavailable offline", int(box_w * 0.9), short // 13)
+    draw.text(
+        (width / 2, height / 2 - short * 0.01), text, font=title, fill=(240,) * 3, anchor="md"
+    )
+    where, url = fit_text(shorten(ref), int(box_w * 0.9), short // 24)
+    draw.text((width / 2, height / 2 + short * 0.04), url, font=where, fill=(185,) * 3, anchor="ma")
+    return np.asarray(img)
+
+
+def mosaic(refs: Sequence[Path | str], width: int, height: int) -> np.ndarray:
+    """Many references tiled on one canvas of `width` x `height`, a thin gutter between them."""
+
+    def misfit(cols: int) -> float:  # empty cells, and cells far from square, both cost
+        rows = math.ceil(len(refs) / cols)
+        cell = (width / cols) / (height / rows)
+        return rows * cols - len(refs) + 2 * abs(math.log(cell))
+
+    cols = min(range(1, len(refs) + 1), key=misfit)
+    rows = math.ceil(len(refs) / cols)
+    gutter = even(min(width, height) / 120)
+    canvas = np.full((height, width, 3), 24, np.uint8)
+    cell_w, cell_h = (width - gutter * (cols + 1)) // cols, (height - gutter * (rows + 1)) // rows
+    for n, ref in enumerate(refs):
+        r, c = divmod(n, cols)
+        in_row = min(cols, len(refs) - r * cols)  # centre a short last row
+        x = gutter + c * (cell_w + gutter) + (cols - in_row) * (cell_w + gutter) // 2
+        y = gutter + r * (cell_h + gutter)
+        canvas[y : y + cell_h, x : x + cell_w] = load_picture(ref, cell_w, cell_h)
+    return canvas
+
+
+# ---- image modes: the camera -----------------------------------------------------------------
+
+
+def _crop(picture: np.ndarray, width: int, height: int, t: float, variant: int) -> np.ndarray:
+    """The view of `picture` at time t in 0..1: a slow zoom (in or out) with a sideways drift."""
+    big_h, big_w = picture.shape[:2]
+    zoom_in = variant % 2 == 0
+    z = 1 + (ZOOM - 1) * (t if zoom_in else 1 - t)
+    crop_w = min(big_w, max(2, round(big_w / z)))
+    crop_h = min(big_h, max(2, round(crop_w * height / width)))
+    drift = (0.5 - 0.3 * (1 - 2 * t)) if variant % 4 < 2 else (0.5 + 0.3 * (1 - 2 * t))
+    x0 = round((big_w - crop_w) * drift)
+    y0 = round((big_h - crop_h) * (0.5 - 0.15 * (1 - 2 * t)))
+    return picture[y0 : y0 + crop_h, x0 : x0 + crop_w]
+
+
+def _blend_into(dst: Planes, other: Planes, weight: float) -> None:
+    """dst = dst * (1 - weight) + other * weight, in place, in uint16."""
+    a = round(weight * 256)
+    for d, o in zip(dst, other, strict=True):
+        mixed = d * np.uint16(256 - a)
+        mixed += o * np.uint16(a)
+        mixed >>= 8
+        d[...] = mixed
+
+
+def pictures(
+    refs: Sequence[Path | str], width: int, height: int, count: int, mode: str
+) -> Iterator[av.VideoFrame]:
+    """The image modes: Ken Burns over one picture, a crossfade between two keyframes, or a
+    slideshow (up to three references) or slowly moving mosaic (four or more) for references."""
+    cover_w, cover_h = even(width * ZOOM), even(height * ZOOM)
+    if mode == "reference" and len(refs) >= 4:
+        shots = [mosaic(refs, cover_w, cover_h)]
+    elif mode == "keyframes":
+        shots = [load_picture(ref, cover_w, cover_h) for ref in refs[:2]]
+    elif mode == "reference":
+        shots = [load_picture(ref, cover_w, cover_h) for ref in refs]
+    else:
+        shots = [load_picture(refs[0], cover_w, cover_h)]
+
+    if mode == "keyframes" and len(shots) == 2:
+        # one camera move over both frames, the first fading into the last through the middle
+        for i in range(count):
+            t = i / max(1, count - 1)
+            frame = scale_rgb(_crop(shots[0], width, height, t, 0), width, height)
+            w = min(1.0, max(0.0, (t - 0.3) / 0.4))
+            w = w * w * (3 - 2 * w)
+            if w >= 1:
+                frame = scale_rgb(_crop(shots[1], width, height, t, 0), width, height)
+            elif w > 0:
+                last = scale_rgb(_crop(shots[1], width, height, t, 0), width, height)
+                _blend_into(planes(frame), planes(last), w)
+            yield frame
+        return
+
+    # a slideshow: each shot gets an equal share of the clip and fades into the next
+    per = count / len(shots)
+    fade = min(per * 0.4, count / 8)
+    for i in range(count):
+        k = min(len(shots) - 1, int(i / per))
+        t = (i - k * per) / max(1, per - 1)
+        frame = scale_rgb(_crop(shots[k], width, height, min(1.0, t), k), width, height)
+        into_next = i - ((k + 1) * per - fade)
+        if k + 1 < len(shots) and into_next > 0:
+            other = scale_rgb(_crop(shots[k + 1], width, height, 0.0, k + 1), width, height)
+            _blend_into(planes(frame), planes(other), into_next / fade)
+        yield frame
