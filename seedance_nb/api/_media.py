@@ -66,7 +66,7 @@ def check_url(field: str, url: str) -> str:
         raise ValidationError(
             field, f"must be an http(s) URL or an asset:// reference, not a {scheme}: URL"
         )
-    if not urlsplit(url).netloc:
+    if not urlsplit(url).hostname:
         raise ValidationError(field, f"an {scheme} URL needs a host, got {url!r}")
     return url
 
@@ -101,7 +101,7 @@ def image_size(field: str, path: Path) -> tuple[int, int]:
     try:
         with Image.open(path) as img:
             return img.size
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
         raise ValidationError(field, f"{path.name} is not a readable image ({exc})") from None
 
 

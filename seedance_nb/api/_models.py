@@ -67,6 +67,8 @@ class Task:
             raise _malformed("queryTask", body)
         try:
             status = TaskStatus(body["status"])
+            if not isinstance(body["taskId"], str) or not body["taskId"]:
+                raise ValueError("taskId must be a non-empty string")
             outputs = tuple(
                 Output(url=str(o["url"]), width=o.get("width"), height=o.get("height"))
                 for o in body.get("output") or ()
@@ -82,7 +84,7 @@ class Task:
                 completed_at=_ms_to_datetime(body.get("completeTime")),
                 raw=body,
             )
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError, OSError):
             raise _malformed("queryTask", body) from None
 
 
@@ -103,7 +105,7 @@ class Credits:
         """Parse an /account/credits body."""
         try:
             return cls(credits=int(body["credits"]), available=int(body["availableCredits"]))  # type: ignore[index]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise _malformed("credits", body) from None
 
 

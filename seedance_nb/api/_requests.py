@@ -318,7 +318,9 @@ def from_inputs(inputs: object) -> Request:
     try:
         return _from_inputs(inputs)
     except ValidationError as exc:
-        field_name = "inputs" if exc.field == "inputs" else f"inputs.{wire_field(exc.field)}"
+        if exc.field == "inputs" or exc.field.startswith("inputs."):
+            raise
+        field_name = f"inputs.{wire_field(exc.field)}"
         raise ValidationError(field_name, exc.rule) from None
 
 
@@ -327,7 +329,7 @@ def _from_inputs(inputs: object) -> Request:
         raise ValidationError("inputs", "must be a JSON object")
     unknown = sorted(set(inputs) - _WIRE_KEYS)
     if unknown:
-        raise ValidationError(unknown[0], "is not a parameter of the API")
+        raise ValidationError(f"inputs.{unknown[0]}", "is not a parameter of the API")
     for key in ("urls", "videoUrls", "audioUrls"):
         value = inputs.get(key)
         if value is not None and not all(isinstance(v, str) for v in _as_list(key, value)):
