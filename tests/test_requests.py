@@ -734,7 +734,7 @@ def test_from_inputs_reads_the_seed_examples():
                 "resolution": "720x720",
             },
             "inputs.videoUrls[1]",
-            "none of these",
+            "local path cannot be sent",
         ),
         (
             {"videoUrls": [VIDEO_URL], "videoInputMode": "reference"},
@@ -771,13 +771,9 @@ def test_from_inputs_names_unknown_keys_as_sent(key):
     refused(f"inputs.{key}", "not a parameter", lambda: from_inputs({"prompt": "x", key: "2k"}))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: from_inputs accepts a local filesystem path as a wire URL (check_ref "
-    "treats an existing path as a local file), so the simulator, which parses createTask "
-    "bodies with from_inputs, measures and renders files from its own disk; the wire "
-    "allows only http(s) and asset:// (Studio's ledger resume needs an opt-in instead)",
-)
 def test_from_inputs_refuses_local_paths_on_the_wire(tmp_path):
     path = image(tmp_path, 500, 500)
     refused("inputs.urls[0]", "asset://", lambda: from_inputs({"urls": [str(path)]}))
+    assert from_inputs({"urls": [str(path)]}, allow_local=True).media() == [
+        ("image", "image", path)
+    ]

@@ -27,6 +27,12 @@ def is_remote(ref: str | Path) -> bool:
     return isinstance(ref, str)
 
 
+def looks_local(text: str) -> bool:
+    """True if `text` has no URL scheme (or only a Windows drive letter): a filesystem path."""
+    match = _SCHEME.match(text.strip())
+    return match is None or len(match.group(1)) == 1
+
+
 def check_ref(field: str, value: object, kind: MediaKind) -> str | Path:
     """Normalise one media reference: a checked URL string, or a measured local Path."""
     if isinstance(value, os.PathLike):
@@ -40,8 +46,7 @@ def check_ref(field: str, value: object, kind: MediaKind) -> str | Path:
     text = value.strip()
     if not text:
         raise ValidationError(field, "must not be empty")
-    match = _SCHEME.match(text)
-    if match is None or len(match.group(1)) == 1:  # no scheme, or a Windows drive letter
+    if looks_local(text):
         path = Path(text).expanduser()
         if path.exists():
             return check_local(field, path, kind)

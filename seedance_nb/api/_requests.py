@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 from ._exceptions import ValidationError
-from ._media import Media, MediaKind, check_ref, check_url
+from ._media import Media, MediaKind, check_ref, check_url, looks_local
 
 MODELS = ("seedance2", "seedance2-fast")
 RESOLUTIONS = ("720x720", "720x960", "960x720", "1280x720", "720x1280", "1280x540")
@@ -313,10 +313,14 @@ def wire_field(name: str) -> str:
     return _WIRE_NAMES.get(name) or _WIRE_NAMES.get(head, head) + sep + tail
 
 
-def from_inputs(inputs: object) -> Request:
-    """Build the request a wire `inputs` object describes; errors name the wire fields."""
+def from_inputs(inputs: object, *, allow_local: bool = False) -> Request:
+    """Build the request a wire `inputs` object describes; errors name the wire fields.
+
+    The wire carries only http(s) and asset:// references. `allow_local=True` also accepts
+    local paths, for rebuilding a request from a ledger row whose files are not yet uploaded.
+    """
     try:
-        return _from_inputs(inputs)
+        return _from_inputs(inputs, allow_local)
     except ValidationError as exc:
         if exc.field == "inputs" or exc.field.startswith("inputs."):
             raise
@@ -324,7 +328,7 @@ def from_inputs(inputs: object) -> Request:
         raise ValidationError(field_name, exc.rule) from None
 
 
-def _from_inputs(inputs: object) -> Request:
+def _from_inputs(inputs: object, allow_local: bool) -> Request:
     if not isinstance(inputs, Mapping):
         raise ValidationError("inputs", "must be a JSON object")
     unknown = sorted(set(inputs) - _WIRE_KEYS)
@@ -334,6 +338,14 @@ def _from_inputs(inputs: object) -> Request:
         value = inputs.get(key)
         if value is not None and not all(isinstance(v, str) for v in _as_list(key, value)):
             raise ValidationError(key, "must be a list of URL strings")
+        for i, ref in enumerate(
+            _as_list(key, value) if value is not None and not allow_local else ()
+        ):
+            if looks_local(ref):
+                raise ValidationError(
+                    f"{key}[{i}]",
+                    "must be an http(s) URL or an asset:// reference; a local path cannot be sent",
+                )
     common = {
         "prompt": inputs.get("prompt"),
         "duration": inputs.get("duration", f"{DEFAULT_SECONDS}s"),

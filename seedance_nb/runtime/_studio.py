@@ -313,7 +313,7 @@ class Studio:
         """A Job rebuilt from its ledger row (None if its request can no longer be rebuilt)."""
         params = json.loads(row["params"])
         try:
-            req = from_inputs(params["inputs"])
+            req = from_inputs(params["inputs"], allow_local=True)
         except ValidationError as exc:
             self.ledger.update(row["id"], status="FAILED", error=f"cannot rebuild: {exc}")
             return None
