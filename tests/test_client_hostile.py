@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 import threading
 from datetime import datetime, timedelta, timezone
 from email.utils import formatdate
@@ -632,13 +631,6 @@ def test_wait_survives_a_flaky_poll(no_sleep):
     assert len(no_sleep) == 2
 
 
-@pytest.mark.xfail(
-    sys.version_info >= (3, 11),
-    strict=True,
-    reason="BUG: AsyncClient.wait catches asyncio.TimeoutError around wait_for; since Python "
-    "3.11 that is the builtin TimeoutError, so a TimeoutError raised by the user's on_update "
-    "is reported as a WaitTimeoutError ('did not finish within 600 s') at once",
-)
 def test_a_timeout_error_from_the_callback_is_not_a_wait_timeout():
     def on_update(t):
         raise TimeoutError("the callback's own")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
@@ -183,10 +184,18 @@ class AsyncClient:
                 if on_update is not None and inspect.isawaitable(result := on_update(task)):
                     await result
 
+        # A task, not wait_for: a TimeoutError raised by on_update must stay the caller's own.
+        runner = asyncio.ensure_future(follow())
         try:
-            await asyncio.wait_for(follow(), timeout)
-        except asyncio.TimeoutError:
-            raise WaitTimeoutError(task_id, seen[-1] if seen else None, timeout) from None
+            done, _ = await asyncio.wait({runner}, timeout=timeout)
+        finally:
+            if not runner.done():
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
+        if not done:
+            raise WaitTimeoutError(task_id, seen[-1] if seen else None, timeout)
+        runner.result()
         final = seen[-1]
         if final.status is TaskStatus.FAILED:
             raise TaskFailedError(final)

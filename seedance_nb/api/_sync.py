@@ -41,6 +41,11 @@ class Portal:
                 self._loop, self._thread = loop, thread
             return self._loop
 
+    @property
+    def started(self) -> bool:
+        """Whether the loop is running (reading `loop` would start it)."""
+        return self._loop is not None
+
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the portal's loop and block until it returns (or raises)."""
         if threading.current_thread() is self._thread:
@@ -132,7 +137,7 @@ class Client:
 
     def close(self) -> None:
         """Close connections and stop the private loop."""
-        if self._portal._loop is not None:
+        if self._portal.started:
             self._portal.call(self.aio.aclose())
         self._portal.close()
 

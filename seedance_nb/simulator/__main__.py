@@ -1,12 +1,27 @@
-"""Command line: python -m seedance_nb.simulator --port 8765 --api-key KEY ..."""
+"""Command line: python -m seedance_nb.simulator --port 8765 --api-key KEY ...
+
+Every option but the keys comes from a field of `SimConfig`, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
-from pathlib import Path
+import types
+import typing
+from typing import Any
 
 from ._config import SimConfig, new_key
+
+_OPTIONS = [f for f in dataclasses.fields(SimConfig) if "help" in f.metadata]
+
+
+def _value_type(hint: Any) -> Any:
+    """`int | None` -> int: the type argparse converts the option's text with."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -24,19 +39,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="an account's key (repeat for more accounts); default: "
         "$SEEDANCE_API_KEY, else a generated one",
     )
-    parser.add_argument("--credits", type=int, default=5000, help="credits per account")
-    parser.add_argument("--concurrency", type=int, default=3, help="running tasks per account")
-    parser.add_argument("--speed", type=float, default=1.0, help="multiplies every delay")
-    parser.add_argument("--error-rate", type=float, default=0.0, help="share answered 500")
-    parser.add_argument(
-        "--drop-rate",
-        type=float,
-        default=0.0,
-        help="share of requests whose connection is cut mid-response",
-    )
-    parser.add_argument("--fail-rate", type=float, default=0.0, help="share of tasks FAILED")
-    parser.add_argument("--data-dir", type=Path, default=None, help="assets and rendered videos")
-    parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
+    hints = typing.get_type_hints(SimConfig)
+    for f in _OPTIONS:
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"),
+            type=_value_type(hints[f.name]),
+            default=f.default,
+            help=f.metadata["help"],
+        )
     return parser.parse_args(argv)
 
 
@@ -48,17 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     generated = not args.api_keys and not os.environ.get("SEEDANCE_API_KEY")
     keys = tuple(args.api_keys or [os.environ.get("SEEDANCE_API_KEY") or new_key()])
     try:
-        config = SimConfig(
-            api_keys=keys,
-            credits=args.credits,
-            concurrency=args.concurrency,
-            speed=args.speed,
-            error_rate=args.error_rate,
-            drop_rate=args.drop_rate,
-            fail_rate=args.fail_rate,
-            data_dir=args.data_dir,
-            seed=args.seed,
-        )
+        config = SimConfig(api_keys=keys, **{f.name: getattr(args, f.name) for f in _OPTIONS})
         sim = Simulator(config, host=args.host, port=args.port)
     except (ValueError, RuntimeError) as exc:
         raise SystemExit(f"error: {exc}") from None

@@ -19,20 +19,25 @@ def new_key() -> str:
 class SimConfig:
     """How the simulator behaves. Every delay is multiplied by `speed`.
 
-    `error_rate`: share of API requests answered 500 before they take effect.
-    `drop_rate`: share of API requests whose connection is cut mid-response.
-    `fail_rate`: share of tasks that end FAILED.
+    `start(**options)` and the command line both build one of these from its fields; a
+    field's `help` metadata is its command-line help.
     """
 
     api_keys: tuple[str, ...] = field(default_factory=lambda: (new_key(),))
-    credits: int = 5000
-    concurrency: int = 3
-    speed: float = 1.0
-    error_rate: float = 0.0
-    drop_rate: float = 0.0
-    fail_rate: float = 0.0
-    data_dir: Path | None = None
-    seed: int | None = None
+    credits: int = field(default=5000, metadata={"help": "credits per account"})
+    concurrency: int = field(default=3, metadata={"help": "running tasks per account"})
+    speed: float = field(default=1.0, metadata={"help": "multiplies every delay"})
+    error_rate: float = field(
+        default=0.0, metadata={"help": "share of API requests answered 500 before they take effect"}
+    )
+    drop_rate: float = field(
+        default=0.0, metadata={"help": "share of API requests whose connection is cut mid-response"}
+    )
+    fail_rate: float = field(default=0.0, metadata={"help": "share of tasks that end FAILED"})
+    data_dir: Path | None = field(
+        default=None, metadata={"help": "folder for assets and rendered videos"}
+    )
+    seed: int | None = field(default=None, metadata={"help": "random seed, for repeatable runs"})
 
     @contextlib.contextmanager
     def storage(self) -> Iterator[Path]:
@@ -45,6 +50,9 @@ class SimConfig:
             yield Path(tmp)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "api_keys", tuple(self.api_keys))
+        if self.data_dir is not None:
+            object.__setattr__(self, "data_dir", Path(self.data_dir))
         if not self.api_keys or not all(isinstance(k, str) and k for k in self.api_keys):
             raise ValueError("api_keys: at least one non-empty key is needed")
         for name in ("error_rate", "drop_rate", "fail_rate"):

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ._config import SimConfig, new_key
+from ._config import SimConfig
 
 
 class Simulator:
@@ -90,33 +90,16 @@ class Simulator:
 
 
 def start(
-    *,
-    port: int = 0,
-    host: str = "127.0.0.1",
-    api_key: str | None = None,
-    api_keys: tuple[str, ...] | list[str] = (),
-    credits: int = 5000,
-    concurrency: int = 3,
-    speed: float = 1.0,
-    error_rate: float = 0.0,
-    drop_rate: float = 0.0,
-    fail_rate: float = 0.0,
-    data_dir: str | Path | None = None,
-    seed: int | None = None,
+    *, port: int = 0, host: str = "127.0.0.1", api_key: str | None = None, **options: Any
 ) -> Simulator:
-    """Start a simulator on a free loopback port (or `port`) and return its handle."""
-    keys = tuple(api_keys) or ((api_key,) if api_key else (new_key(),))
+    """Start a simulator on a free loopback port (or `port`) and return its handle.
+
+    `options` are the fields of `SimConfig` (credits, speed, error_rate, api_keys, ...);
+    `api_key` puts one key first, so `sim.api_key` is the one you chose.
+    """
+    keys = tuple(options.pop("api_keys", ()))
     if api_key and api_key not in keys:
         keys = (api_key, *keys)
-    config = SimConfig(
-        api_keys=keys,
-        credits=credits,
-        concurrency=concurrency,
-        speed=speed,
-        error_rate=error_rate,
-        drop_rate=drop_rate,
-        fail_rate=fail_rate,
-        data_dir=Path(data_dir) if data_dir else None,
-        seed=seed,
-    )
-    return Simulator(config, host=host, port=port)
+    if keys:
+        options["api_keys"] = keys
+    return Simulator(SimConfig(**options), host=host, port=port)
