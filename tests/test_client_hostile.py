@@ -135,6 +135,32 @@ def test_create_task_is_sent_exactly_once(failure, error, no_sleep):
     assert len(script.calls) == 1 and no_sleep == []
 
 
+def test_an_asset_upload_is_retried_with_the_whole_file_each_time(tmp_path, no_sleep):
+    path = tmp_path / "still.png"
+    path.write_bytes(b"\x89PNG pretend image bytes")
+    script = Script(
+        httpx.Response(500),
+        httpx.RemoteProtocolError("dropped"),
+        httpx.Response(200, json={"url": "asset://a1"}),
+    )
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(b"".join(request.stream))  # re-reads the stream, as a real send does
+        return script(request)
+
+    async def upload() -> str:
+        client = sd.AsyncClient(
+            api_key=KEY, base_url=BASE, transport=httpx.MockTransport(handler), retry_backoff=0
+        )
+        async with client:
+            return await client.upload_asset(path)
+
+    assert asyncio.run(upload()) == "asset://a1"
+    assert script.count("/assets") == 3 and len(no_sleep) == 2
+    assert len(bodies) == 3 and all(b"pretend image bytes" in body for body in bodies)
+
+
 def test_create_task_after_a_500_carries_the_server_message(no_sleep):
     script = Script(httpx.Response(500, json={"message": "render farm on fire"}))
     with pytest.raises(sd.ServerError) as info:

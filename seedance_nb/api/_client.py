@@ -24,7 +24,7 @@ from ._exceptions import (
 )
 from ._models import Credits, Task, TaskStatus
 from ._requests import Request, check_callback_url, check_model
-from ._transport import RetryTransport
+from ._transport import RETRY_SAFE, RetryTransport
 
 __version__ = "0.1.0"
 DEFAULT_BASE_URL = "https://seedance2-ai.ai/api/v1"
@@ -149,10 +149,13 @@ class AsyncClient:
         """Upload a local file to the simulator's asset store; returns its asset:// reference.
 
         The hosted API has no upload route: against it this raises TaskNotFoundError (404).
+        An upload costs no credits, so unlike createTask it is retried like a GET.
         """
         path = Path(path)
-        with path.open("rb") as fh:
-            body = await self._request("POST", "/assets", files={"file": (path.name, fh)})
+        with path.open("rb") as fh:  # httpx rewinds the file for each attempt
+            body = await self._request(
+                "POST", "/assets", files={"file": (path.name, fh)}, extensions={RETRY_SAFE: True}
+            )
         return str(body["url"])
 
     async def watch(self, task_id: str, *, poll_interval: float = 5.0) -> AsyncIterator[Task]:

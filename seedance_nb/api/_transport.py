@@ -1,5 +1,6 @@
 """Retries live here and only here: idempotent methods are retried with backoff, honouring
-Retry-After; anything else (createTask's POST) goes through exactly once."""
+Retry-After; anything else (createTask's POST) goes through exactly once, unless the caller
+marks the request safe to repeat with the `RETRY_SAFE` extension (an asset upload is)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ log = logging.getLogger("seedance_nb")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_RETRY_AFTER = 60.0
+RETRY_SAFE = "seedance_nb.retry_safe"  # request extension: repeating it cannot spend credits
 
 
 class RetryTransport(httpx.AsyncBaseTransport):
@@ -39,7 +41,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
         self.max_backoff = max_backoff
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method not in IDEMPOTENT:
+        if request.method not in IDEMPOTENT and not request.extensions.get(RETRY_SAFE):
             return await self._inner.handle_async_request(request)
         attempt = 0
         while True:
