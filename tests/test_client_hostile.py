@@ -135,6 +135,29 @@ def test_create_task_is_sent_exactly_once(failure, error, no_sleep):
     assert len(script.calls) == 1 and no_sleep == []
 
 
+class CutStream(httpx.AsyncByteStream):
+    """A response body that stops half-way, as a dropped connection leaves it."""
+
+    async def __aiter__(self):
+        yield b'{"taskId": "task_abc123", "sta'
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete body")
+
+
+def test_a_get_whose_body_is_cut_off_is_retried(no_sleep):
+    script = Script(httpx.Response(200, stream=CutStream()), task("COMPLETED"))
+    assert run(lambda c: c.get_task("task_abc123"), script).status == "COMPLETED"
+    assert script.count("/jobs/queryTask") == 2 and len(no_sleep) == 1
+
+
+def test_a_create_task_whose_body_is_cut_off_is_not_resent(no_sleep):
+    script = Script(
+        httpx.Response(200, stream=CutStream()), httpx.Response(200, json={"taskId": "t"})
+    )
+    with pytest.raises(sd.APIConnectionError):
+        run(lambda c: c.create_task(sd.TextToVideo("x")), script)
+    assert script.count("/jobs/createTask") == 1 and no_sleep == []
+
+
 def test_an_asset_upload_is_retried_with_the_whole_file_each_time(tmp_path, no_sleep):
     path = tmp_path / "still.png"
     path.write_bytes(b"\x89PNG pretend image bytes")

@@ -47,6 +47,11 @@ class RetryTransport(httpx.AsyncBaseTransport):
         while True:
             try:
                 response = await self._inner.handle_async_request(request)
+                try:
+                    await response.aread()  # a body cut off half-way is a failed attempt too
+                except httpx.TransportError:
+                    await response.aclose()
+                    raise
             except httpx.TransportError as exc:
                 if attempt >= self.max_retries:
                     raise
