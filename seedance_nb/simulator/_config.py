@@ -33,7 +33,9 @@ class SimConfig:
     drop_rate: float = field(
         default=0.0, metadata={"help": "share of API requests whose connection is cut mid-response"}
     )
-    fail_rate: float = field(default=0.0, metadata={"help": "share of tasks that end FAILED"})
+    fail_rate: float = field(
+        default=0.0, metadata={"help": "share of tasks that end FAILED (exactly one in 1/rate)"}
+    )
     data_dir: Path | None = field(
         default=None, metadata={"help": "folder for assets and rendered videos"}
     )

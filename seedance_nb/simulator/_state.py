@@ -96,6 +96,7 @@ class Store:
         self.tasks: dict[str, SimTask] = {}
         self.stats: Counter[str] = Counter()
         self.payloads: Counter[str] = Counter()
+        self._fail_tally = self.rng.random()  # where in the first 1/fail_rate tasks one fails
         self._background: set[asyncio.Task[None]] = set()
 
     def account(self, key: str) -> Account | None:
@@ -139,12 +140,17 @@ class Store:
         return task
 
     def schedule(self) -> tuple[float, float, bool]:
-        """Queue wait and render time (seconds, before `speed`) and whether it fails."""
-        return (
-            self.rng.uniform(1.0, 4.0),
-            self.rng.uniform(0.85, 1.2),
-            self.rng.random() < self.config.fail_rate,
-        )
+        """Queue wait and render time (seconds, before `speed`) and whether it fails.
+
+        Failures are an exact share, not a dice roll: each task adds `fail_rate` to a tally
+        and fails when it passes 1, so 10% means one task in every ten, and a test can count
+        on seeing them.
+        """
+        self._fail_tally += self.config.fail_rate
+        fails = self._fail_tally >= 1.0
+        if fails:
+            self._fail_tally -= 1.0
+        return self.rng.uniform(1.0, 4.0), self.rng.uniform(0.85, 1.2), fails
 
     def finish(self, task: SimTask, *, failed: bool) -> None:
         """Move a task to its final state: charge the reservation, or release it."""

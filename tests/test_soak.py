@@ -1,0 +1,204 @@
+"""Fault soak: 30 jobs through a studio in a real Jupyter kernel, against a simulator that
+answers 20% of requests with 500, cuts 10% of connections mid-response and fails 10% of tasks.
+
+Every job must end in a state the user can see (on the job, its widget and its ledger row),
+no submission may be sent twice, the ledger must equal the simulator's charges to the credit,
+no exception may reach the kernel, and the recognisable fake key used throughout must appear
+in none of the saved notebook (widget state included), the ledger, the logs or any error text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from secret_scan import FAKE_KEY, scan_files, scanned_files
+
+import seedance_nb as sd
+
+pytestmark = pytest.mark.timeout(400)  # the first test pays for the soak itself
+
+JOBS = 30
+CREDITS = 1_000_000
+TERMINAL = {"COMPLETED", "FAILED", "SEND_FAILED"}
+
+CELLS = [
+    "import json, logging, pathlib, collections\n"
+    "logging.basicConfig(filename=LOG, level=logging.DEBUG, force=True,\n"
+    "                    format='%(levelname)s %(name)s: %(message)s')",
+    "import ipywidgets\nfrom PIL import Image\nimport seedance_nb as sd\n"
+    "from seedance_nb.widgets import TaskView\n"
+    "Image.new('RGB', (640, 480), 'teal').save(STILL)\n"
+    "studio = sd.Studio(experiment='soak', poll_interval=0.05, concurrency=3)\nstudio",
+    "jobs = [studio.submit(sd.TextToVideo(f'soak scene {i}', duration=4 + i % 3))\n"
+    "        for i in range(24)]\n"
+    "jobs += [studio.submit(sd.ImageToVideo(STILL, prompt=f'soak still {i}', duration=4))\n"
+    "         for i in range(6)]\n"
+    "views = [TaskView(job) for job in jobs]\nipywidgets.VBox(views)",
+    "studio.wait(jobs, timeout=240)\n"
+    "print(sorted(collections.Counter(str(j.status) for j in jobs).items()))",
+    "studio.ledger.summary()",
+    """\
+rows = studio.ledger.rows(experiment='soak')
+report = {
+    'jobs': [
+        {'id': j.id, 'status': str(j.status), 'error': j.error, 'task_id': j.task_id,
+         'credits_used': j.credits_used, 'estimate': j.estimated_credits,
+         'video': bool(j.local_path and j.local_path.exists()),
+         'callback_errors': [repr(e) for e in j.callback_errors],
+         'view_status': v.status, 'view_error': v.error, 'view_credits': v.credits_used}
+        for j, v in zip(jobs, views)
+    ],
+    'rows': [{k: r[k] for k in ('id', 'status', 'task_id', 'credits_used', 'error')}
+             for r in rows],
+    'engine': dict(studio.engine.stats),
+    'spent': studio.ledger.spent('soak'),
+    'texts': [repr(studio), studio.ledger.df.to_string()]
+    + [repr(j) + repr(j.exception) + str(j.exception) for j in jobs]
+    + [repr(v.get_state()) for v in views],
+}
+pathlib.Path(REPORT).write_text(json.dumps(report, default=str))
+studio.close()""",
+]
+
+
+@pytest.fixture(scope="module")
+def soak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    """Run the soak once; the tests below each check one promise about it."""
+    tmp = tmp_path_factory.mktemp("soak")
+    paths = SimpleNamespace(
+        notebook=tmp / "soak.ipynb",
+        ledger=tmp / "ledger.sqlite",
+        outputs=tmp / "outputs",
+        log=tmp / "kernel.log",
+        sim_log=tmp / "simulator.log",
+        report=tmp / "report.json",
+    )
+    sim_log = logging.FileHandler(paths.sim_log)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(sim_log)
+    root.setLevel(logging.DEBUG)  # the simulator's side of the run, at its most talkative
+    sim = sd.simulator.start(
+        api_keys=(FAKE_KEY,),
+        credits=CREDITS,
+        concurrency=3,
+        speed=0.01,
+        error_rate=0.2,
+        drop_rate=0.1,
+        fail_rate=0.1,
+        seed=2026,
+    )
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("SEEDANCE_API_KEY", FAKE_KEY)  # the kernel finds the key as a user's would
+            env.setenv("SEEDANCE_BASE_URL", sim.base_url)
+            env.setenv("SEEDANCE_LEDGER", str(paths.ledger))
+            env.setenv("SEEDANCE_OUTPUTS", str(paths.outputs))
+            nb = nbformat.v4.new_notebook()
+            setup = (
+                f"LOG = {str(paths.log)!r}\nREPORT = {str(paths.report)!r}\n"
+                f"STILL = {str(tmp / 'still.png')!r}"
+            )
+            nb.cells = [nbformat.v4.new_code_cell(src) for src in [setup, *CELLS]]
+            NotebookClient(
+                nb,
+                timeout=300,
+                kernel_name="python3",
+                store_widget_state=True,
+                resources={"metadata": {"path": str(tmp)}},
+            ).execute()
+            nbformat.write(nb, paths.notebook)
+        yield SimpleNamespace(
+            paths=paths,
+            nb=nb,
+            stats=sim.stats(),
+            report=json.loads(paths.report.read_text()),
+        )
+    finally:
+        sim.stop()
+        root.removeHandler(sim_log)
+        root.setLevel(level)
+        sim_log.close()
+
+
+def by_status(report: dict[str, Any]) -> Counter[str]:
+    return Counter(job["status"] for job in report["jobs"])
+
+
+def test_the_faults_were_real(soak):
+    counters = soak.stats["counters"]
+    assert counters["injected_500"] >= 10 and counters["injected_drop"] >= 5
+    statuses = by_status(soak.report)
+    # a 500 or a cut on createTask ends SEND_FAILED; one task in ten fails on the server
+    assert statuses["SEND_FAILED"] >= 1 and statuses["FAILED"] >= 1
+    assert statuses["COMPLETED"] >= 10
+
+
+def test_every_job_ends_where_the_user_can_see_it(soak):
+    jobs, rows = soak.report["jobs"], {r["id"]: r for r in soak.report["rows"]}
+    assert len(jobs) == JOBS and len(rows) == JOBS
+    for job in jobs:
+        assert job["status"] in TERMINAL, job
+        assert job["view_status"] == job["status"] == rows[job["id"]]["status"], job
+        if job["status"] == "COMPLETED":
+            assert job["video"] and job["credits_used"] == job["estimate"], job
+        else:  # the reason is on the job, on its card and in its row
+            assert job["error"] and job["view_error"] == job["error"], job
+            assert rows[job["id"]]["error"], job
+        if job["status"] == "SEND_FAILED":
+            assert "not sent again" in job["error"], job
+
+
+def test_no_submission_reached_the_server_twice(soak):
+    counters, jobs = soak.stats["counters"], soak.report["jobs"]
+    assert soak.stats["duplicate_payloads"] == 0
+    # every createTask that left the studio, 500s and cut connections included, was its only one
+    assert counters["requests POST /api/v1/jobs/createTask"] == soak.report["engine"]["creates"]
+    assert soak.report["engine"]["creates"] <= JOBS
+    task_ids = [j["task_id"] for j in jobs if j["task_id"]]
+    assert len(task_ids) == len(set(task_ids)) == counters["tasks_created"]
+
+
+def test_the_ledger_equals_the_simulators_charges(soak):
+    charged = soak.stats["counters"]["credits_charged"]
+    account = soak.stats["accounts"]["account-1"]
+    assert charged > 0 and CREDITS - account["credits"] == charged
+    assert sum(r["credits_used"] or 0 for r in soak.report["rows"]) == charged
+    assert soak.report["spent"] == charged
+    assert sum(j["view_credits"] for j in soak.report["jobs"] if j["view_credits"] > 0) == charged
+
+
+def test_no_exception_reached_the_kernel(soak):
+    outputs = [o for cell in soak.nb.cells for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+    assert "Traceback" not in stderr and "Error" not in stderr, stderr
+    log = soak.paths.log.read_text()
+    assert "createTask" in log  # the log did record the run at DEBUG
+    assert not [line for line in log.splitlines() if line.startswith(("ERROR", "CRITICAL"))]
+    assert all(job["callback_errors"] == [] for job in soak.report["jobs"])
+
+
+def test_the_key_appears_nowhere(soak):
+    places = [
+        soak.paths.notebook,
+        soak.paths.ledger.parent,  # the ledger with its -wal and its Arrow snapshot
+        soak.paths.log,
+        soak.paths.sim_log,
+        soak.paths.report,  # reprs, error texts and every TaskView's synced state
+    ]
+    files = scanned_files(places)
+    assert soak.paths.ledger in files and len(files) >= 5
+    widgets = soak.nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert sum(m["model_name"] == "AnyModel" for m in widgets.values()) >= JOBS
+    assert soak.stats["counters"]["tasks_created"] > 0  # the key did open the simulator
+    assert scan_files(places) == {}
+    assert all(FAKE_KEY not in text for text in soak.report["texts"])
