@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -103,10 +104,13 @@ class AsyncClient:
                 f"{method} {path}: no answer in time ({type(exc).__name__})"
             ) from None
         except httpx.TransportError as exc:
-            raise APIConnectionError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
+            raise APIConnectionError(
+                self._redact(f"{method} {path}: {type(exc).__name__}: {exc}")
+            ) from None
         log.debug("%s %s -> %d", method, path, response.status_code)
+        text = self._redact(response.text)  # a server that echoes the key must not leak it
         try:
-            body = response.json()
+            body = json.loads(text) if text else None
         except ValueError:
             body = None
         if response.is_success:
@@ -115,10 +119,13 @@ class AsyncClient:
         if isinstance(body, dict):
             message = body.get("message") or body.get("error") or body.get("detail")
         raise error_for_status(
-            response.status_code,
-            str(message or response.text[:200] or response.reason_phrase),
-            body,
+            response.status_code, str(message or text[:200] or response.reason_phrase), body
         )
+
+    def _redact(self, text: str) -> str:
+        """`text` with every copy of the API key replaced."""
+        key = self._api_key
+        return text.replace(key, "[api key redacted]") if key and key in text else text
 
     async def create_task(
         self, req: Request, model: str = "seedance2", callback_url: str | None = None
