@@ -84,11 +84,22 @@ def failures(sim_url: str) -> list[tuple[str, sd.Client]]:
     key = FAKE_KEY
     echo = f'{{"message": "invalid key {key}", "detail": "Bearer {key}"}}'
     return [
-        ("wrong key at the simulator", sd.Client(api_key=key + "-wrong", base_url=sim_url)),
-        ("nobody listening", sd.Client(api_key=key, base_url="http://127.0.0.1:9/api/v1")),
+        (
+            "wrong key at the simulator",
+            sd.Client(api_key=key + "-wrong", base_url=sim_url, retry_backoff=0.001),
+        ),
+        (
+            "nobody listening",
+            sd.Client(api_key=key, base_url="http://127.0.0.1:9/api/v1", retry_backoff=0.001),
+        ),
         (
             "401 echoing the key",
-            sd.Client(api_key=key, base_url=sim_url, transport=hostile(401, echo)),
+            sd.Client(
+                api_key=key,
+                base_url=sim_url,
+                transport=hostile(401, echo),
+                retry_backoff=0.001,
+            ),
         ),
         (
             "500 echoing the key",
@@ -96,7 +107,12 @@ def failures(sim_url: str) -> list[tuple[str, sd.Client]]:
         ),
         (
             "plain text echo",
-            sd.Client(api_key=key, base_url=sim_url, transport=hostile(400, f"no: {key}")),
+            sd.Client(
+                api_key=key,
+                base_url=sim_url,
+                transport=hostile(400, f"no: {key}"),
+                retry_backoff=0.001,
+            ),
         ),
     ]
 
