@@ -10,7 +10,14 @@ import sys
 import traceback
 from pathlib import Path
 
-MODULES = ("bench_import", "bench_ledger", "bench_render", "bench_simulator", "bench_runtime")
+MODULES = (
+    "bench_import",
+    "bench_ledger",
+    "bench_render",
+    "bench_simulator",
+    "bench_runtime",
+    "bench_notebook",
+)
 
 
 def main() -> int:

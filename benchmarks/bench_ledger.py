@@ -84,6 +84,17 @@ def _latencies(work: Path) -> tuple[list[float], list[float], list[float]]:
     return logs, updates, appends
 
 
+def _cold_df(path: Path, times: int) -> list[float]:
+    """Seconds for the first .df of a freshly opened ledger (as in a new kernel), `times` times."""
+    from seedance_nb.ledger import Ledger
+
+    out: list[float] = []
+    for _ in range(times):
+        with Ledger(path) as fresh:
+            out += timeit(lambda fresh=fresh: fresh.df, 1)
+    return out
+
+
 def run() -> list[Figure]:
     import pandas as pd
 
@@ -98,17 +109,11 @@ def run() -> list[Figure]:
             big._log_many([_row(i) for i in range(ROWS)])
         every = _cache.SNAPSHOT_ROWS
         _cache.SNAPSHOT_ROWS = 10**12  # rows only: no snapshot written yet
-        from_rows = []
-        for _ in range(3):
-            with Ledger(path) as fresh:
-                from_rows += timeit(lambda fresh=fresh: fresh.df, 1)
+        from_rows = _cold_df(path, 3)
         _cache.SNAPSHOT_ROWS = every
         with Ledger(path) as first:
             first.df.to_csv(work / "big.csv")  # this load leaves a snapshot in the file
-        from_snapshot = []
-        for _ in range(5):
-            with Ledger(path) as fresh:
-                from_snapshot += timeit(lambda fresh=fresh: fresh.df, 1)
+        from_snapshot = _cold_df(path, 5)
         with sqlite3.connect(path) as db:
             read_sql = timeit(lambda: pd.read_sql_query("SELECT * FROM submissions", db), 3)
         read_csv = timeit(lambda: pd.read_csv(work / "big.csv"), 3)
