@@ -72,6 +72,7 @@ class Engine:
         self._due: dict[int, float] = {}  # job id -> monotonic time of its next poll
         self._sent_mono: dict[int, float] = {}
         self._keys: dict[int, Key] = {}
+        self._hinted: dict[int, float] = {}  # job id -> when a hint last planned its poll
         self._background: set[asyncio.Task[Any]] = set()
         self._wake: asyncio.Event | None = None
         self._main: asyncio.Task[None] | None = None
@@ -125,14 +126,39 @@ class Engine:
         self._plan(job, time.monotonic())
 
     def hint(self, task_id: str) -> bool:
-        """A callback said this task changed: check it now. Unknown ids are ignored."""
+        """A callback said this task changed: poll it soon. Ids not in flight are ignored.
+
+        Callbacks are unsigned and can be replayed, so a hint changes no job itself, and hints
+        coalesce: none is needed while a poll is in flight or due about then anyway, and hints
+        bring one job's poll forward at most once per `spacing`. A burst of hints thus costs
+        no more queryTasks than the plain poller's rate, however many copies arrive.
+        """
         job = self.inflight.get(task_id)
         self.stats["hints"] += 1
         if job is None:
             self.stats["hints_ignored"] += 1
             return False
-        self._plan(job, time.monotonic())
+        at = self._hint_slot(job)
+        if at is None:
+            self.stats["hints_coalesced"] += 1
+        else:
+            self._plan(job, at)
         return True
+
+    def _hint_slot(self, job: Job) -> float | None:
+        """When a hint may poll `job`, or None when a poll in flight or due soon covers it."""
+        due = self._due.get(job.id)
+        if due is None:  # the loop has taken it: a query is on its way now
+            return None
+        now = time.monotonic()
+        hinted = self._hinted
+        for stale in [i for i, at in hinted.items() if at + self.spacing <= now]:
+            del hinted[stale]  # no longer limits anything; keeps the map to recent hints
+        at = max(now, hinted.get(job.id, now - self.spacing) + self.spacing)
+        if due <= at + 0.25 * self.spacing:
+            return None
+        hinted[job.id] = at
+        return at
 
     def _cancel(self, job: Job) -> bool:
         if job.status is not JobStatus.QUEUED or job not in self.queue:
@@ -249,9 +275,10 @@ class Engine:
                 job, JobStatus.FAILED, f"the server does not know this task: {exc}", exc
             )
             return
-        except SeedanceError as exc:  # transient: the task goes on; look again a bit later
+        except Exception as exc:  # transient (or unforeseen): the task goes on; look again later
             self.stats["poll_errors"] += 1
-            log.info("polling %s failed (%s); trying again", job.task_id, exc)
+            reason = exc if isinstance(exc, SeedanceError) else type(exc).__name__
+            log.info("polling %s failed (%s); trying again", job.task_id, reason)
             self._plan(job, time.monotonic() + self.spacing)
             return
         previous, job.task = job.task, task
