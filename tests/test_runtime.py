@@ -349,3 +349,20 @@ def test_a_custom_uploader_is_used_for_local_files(start_sim, make_studio, tmp_p
     job = studio.submit(sd.ImageToVideo(photo, duration=4))
     job.result(timeout=60)
     assert uploaded == [photo]
+
+
+def test_a_poll_that_fails_unexpectedly_is_retried_not_abandoned(start_sim, make_studio):
+    sim = start_sim()
+    studio = make_studio(sim)
+    real, failures = studio.engine.client.get_task, []
+
+    async def flaky(task_id):
+        if not failures:
+            failures.append(task_id)
+            raise RuntimeError("a bug in a layer below")
+        return await real(task_id)
+
+    studio.engine.client.get_task = flaky
+    job = studio.submit(sd.TextToVideo("keeps going", duration=4))
+    assert job.result(timeout=60).status == "COMPLETED"
+    assert failures == [job.task_id] and studio.engine.stats["poll_errors"] == 1
