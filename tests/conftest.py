@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,6 +12,7 @@ import seedance_nb as sd
 from seedance_nb.simulator import Simulator
 
 FAST = 0.01
+POLL = 0.05  # the runtime's time unit in tests; the simulator runs at speed FAST
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -43,6 +46,27 @@ def sim() -> Iterator[Simulator]:
         api_keys=("sk-sim-alice", "sk-sim-bob"), credits=100_000, speed=FAST, concurrency=3, seed=7
     ) as simulator:
         yield simulator
+
+
+@pytest.fixture
+def make_studio(tmp_path: Path) -> Iterator[Callable[..., sd.Studio]]:
+    """Studios on a simulator, with a scratch ledger and a fast poller; closed after the test."""
+    studios: list[sd.Studio] = []
+
+    def make(sim: Simulator, **options: Any) -> sd.Studio:
+        options.setdefault("ledger", tmp_path / "ledger.sqlite")
+        options.setdefault("outputs", tmp_path / "outputs")
+        options.setdefault("poll_interval", POLL)
+        options.setdefault("verbose", False)
+        client = sd.Client(api_key=sim.api_key, base_url=sim.base_url)
+        studio = sd.Studio(client=client, **options)
+        client.close()
+        studios.append(studio)
+        return studio
+
+    yield make
+    for studio in studios:
+        studio.close()
 
 
 @pytest.fixture

@@ -23,26 +23,6 @@ from seedance_nb.runtime import JobCancelled, JobStatus
 POLL = 0.05  # the runtime's time unit; the simulator runs at speed 0.01
 
 
-@pytest.fixture
-def make_studio(tmp_path):
-    studios = []
-
-    def make(sim, **options):
-        options.setdefault("ledger", tmp_path / "ledger.sqlite")
-        options.setdefault("outputs", tmp_path / "outputs")
-        options.setdefault("poll_interval", POLL)
-        options.setdefault("verbose", False)
-        client = sd.Client(api_key=sim.api_key, base_url=sim.base_url)
-        studio = sd.Studio(client=client, **options)
-        client.close()
-        studios.append(studio)
-        return studio
-
-    yield make
-    for studio in studios:
-        studio.close()
-
-
 def test_nine_jobs_through_a_limit_of_three_all_complete(start_sim, make_studio):
     sim = start_sim(concurrency=3, credits=100_000)
     studio = make_studio(sim, concurrency=3)

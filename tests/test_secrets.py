@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import httpx
 import nbformat
 import pytest
-from nbclient import NotebookClient
+from kernels import run_and_save
 from secret_scan import FAKE_KEY, leaks_in_bytes, scan_files, scanned_files
 
 import seedance_nb as sd
@@ -44,14 +44,7 @@ def notebooks_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNa
             nb = nbformat.read(source, as_version=4)
             log = LOGGING.format(log=str(work / f"{source.stem}.log"))
             nb.cells.insert(0, nbformat.v4.new_code_cell(log))
-            NotebookClient(
-                nb,
-                timeout=240,
-                kernel_name="python3",
-                store_widget_state=True,
-                resources={"metadata": {"path": str(work)}},
-            ).execute()
-            nbformat.write(nb, work / source.name)
+            run_and_save(nb, work, work / source.name, timeout=240)
             saved.append(nb)
         yield SimpleNamespace(work=work, notebooks=saved, stats=sim.stats())
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+from kernels import run_and_save
 from secret_scan import FAKE_KEY, scan_files, scanned_files
 
 import seedance_nb as sd
@@ -108,14 +108,7 @@ def soak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
                 f"STILL = {str(tmp / 'still.png')!r}"
             )
             nb.cells = [nbformat.v4.new_code_cell(src) for src in [setup, *CELLS]]
-            NotebookClient(
-                nb,
-                timeout=300,
-                kernel_name="python3",
-                store_widget_state=True,
-                resources={"metadata": {"path": str(tmp)}},
-            ).execute()
-            nbformat.write(nb, paths.notebook)
+            run_and_save(nb, tmp, paths.notebook)
         yield SimpleNamespace(
             paths=paths,
             nb=nb,

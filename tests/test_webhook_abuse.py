@@ -15,7 +15,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,25 +35,14 @@ SECRET = "sk-live-THIS-MUST-NEVER-BE-LOGGED-0123456789"
 
 
 @pytest.fixture
-def make_studio(tmp_path: Any) -> Iterator[Callable[..., sd.Studio]]:
-    """Studios with a webhook receiver on a free loopback port; closed after the test."""
-    studios: list[sd.Studio] = []
+def make_studio(make_studio: Callable[..., sd.Studio]) -> Callable[..., sd.Studio]:
+    """Studios as in conftest, each with a webhook receiver on a free loopback port."""
 
     def make(sim: Simulator, **options: Any) -> sd.Studio:
-        options.setdefault("ledger", tmp_path / "ledger.sqlite")
-        options.setdefault("outputs", tmp_path / "outputs")
-        options.setdefault("poll_interval", POLL)
-        options.setdefault("verbose", False)
         options.setdefault("webhook_url", "http://127.0.0.1:0/hook")
-        client = sd.Client(api_key=sim.api_key, base_url=sim.base_url)
-        studio = sd.Studio(client=client, **options)
-        client.close()
-        studios.append(studio)
-        return studio
+        return make_studio(sim, **options)
 
-    yield make
-    for studio in studios:
-        studio.close()
+    return make
 
 
 # ---- helpers -----------------------------------------------------------------------------------
