@@ -22,6 +22,19 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _ASSET = re.compile(r"^asset://[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
+def _shown(text: str, limit: int = 80) -> str:
+    """`text` quoted for an error message, cut short if long."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _is_file(path: Path) -> bool:
+    """Whether `path` is a file; a name the OS cannot even look up is simply not one."""
+    try:
+        return path.expanduser().is_file()
+    except (OSError, ValueError, RuntimeError):  # too long, NUL byte, unknown ~user
+        return False
+
+
 def is_remote(ref: str | Path) -> bool:
     """True for a wire reference (http(s) URL or asset://), False for a local file."""
     return isinstance(ref, str)
@@ -47,13 +60,12 @@ def check_ref(field: str, value: object, kind: MediaKind) -> str | Path:
     if not text:
         raise ValidationError(field, "must not be empty")
     if looks_local(text):
-        path = Path(text).expanduser()
-        if path.exists():
-            return check_local(field, path, kind)
+        if _is_file(Path(text)):
+            return check_local(field, Path(text).expanduser(), kind)
         raise ValidationError(
             field,
             f"must be an http(s) URL, an asset:// reference or an existing local file; "
-            f"{text!r} is none of these",
+            f"{_shown(text)} is none of these",
         )
     return check_url(field, text)
 
@@ -65,21 +77,28 @@ def check_url(field: str, url: str) -> str:
     scheme = url.split(":", 1)[0].lower()
     if scheme == "asset":
         if not _ASSET.match(url):
-            raise ValidationError(field, f"an asset reference looks like asset://<id>, got {url!r}")
+            raise ValidationError(
+                field, f"an asset reference looks like asset://<id>, got {_shown(url)}"
+            )
         return url
     if scheme not in ("http", "https"):
         raise ValidationError(
-            field, f"must be an http(s) URL or an asset:// reference, not a {scheme}: URL"
+            field, f"must be an http(s) URL or an asset:// reference, not a {scheme[:20]}: URL"
         )
-    if not urlsplit(url).hostname:
-        raise ValidationError(field, f"an {scheme} URL needs a host, got {url!r}")
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as exc:  # e.g. an unclosed [IPv6 bracket
+        raise ValidationError(field, f"is not a valid URL ({exc}): {_shown(url)}") from None
+    if not host:
+        raise ValidationError(field, f"an {scheme} URL needs a host, got {_shown(url)}")
     return url
 
 
 def check_local(field: str, path: Path, kind: MediaKind) -> Path:
     """Check a local file exists and meets the API's limits for its kind."""
-    if not path.is_file():
-        raise ValidationError(field, f"local file {str(path)!r} does not exist")
+    if not _is_file(path):
+        raise ValidationError(field, f"local file {_shown(str(path))} does not exist")
+    path = path.expanduser()
     if kind == "image":
         width, height = image_size(field, path)
         if min(width, height) < MIN_IMAGE_SIDE:

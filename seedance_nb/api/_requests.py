@@ -331,9 +331,10 @@ def from_inputs(inputs: object, *, allow_local: bool = False) -> Request:
 def _from_inputs(inputs: object, allow_local: bool) -> Request:
     if not isinstance(inputs, Mapping):
         raise ValidationError("inputs", "must be a JSON object")
-    unknown = sorted(set(inputs) - _WIRE_KEYS)
+    unknown = sorted(str(key) for key in inputs if key not in _WIRE_KEYS)
     if unknown:
-        raise ValidationError(f"inputs.{unknown[0]}", "is not a parameter of the API")
+        name = unknown[0] if unknown[0].isidentifier() else repr(unknown[0][:40])
+        raise ValidationError(f"inputs.{name}", "is not a parameter of the API")
     for key in ("urls", "videoUrls", "audioUrls"):
         value = inputs.get(key)
         if value is not None and not all(isinstance(v, str) for v in _as_list(key, value)):
