@@ -18,31 +18,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..api import Request as ApiRequest
 from ..api import (
-    MODELS,
     ValidationError,
     check_callback_url,
     check_model,
     estimate_credits,
     from_inputs,
 )
-from ..api import Request as ApiRequest
 from ..api._media import check_local
 from ..api._requests import wire_field
 from ._config import SimConfig
 from ._faults import FaultInjector
+from ._openapi import CREATE_EXAMPLE, CREATE_SCHEMA, errors, with_bearer_key
 from ._state import SimTask, Store, render_seconds
 from ._webhooks import deliver
-
-CREATE_SCHEMA = {
-    "type": "object",
-    "required": ["model", "inputs"],
-    "properties": {
-        "model": {"type": "string", "enum": list(MODELS)},
-        "inputs": {"type": "object"},
-        "callBackUrl": {"type": "string", "format": "uri"},
-    },
-}
 
 
 class Refusal(Exception):
@@ -83,7 +73,10 @@ def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"message": str(exc.detail)}, status_code=exc.status_code)
+        # keep the exception's headers: a 405 must say which methods are Allowed
+        return JSONResponse(
+            {"message": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -104,10 +97,13 @@ def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
     @app.post(
         "/api/v1/jobs/createTask",
         summary="Create a new video generation task",
+        responses=errors(400, 401, 402, 429, 500),
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": CREATE_SCHEMA}},
+                "content": {
+                    "application/json": {"schema": CREATE_SCHEMA, "example": CREATE_EXAMPLE}
+                },
             }
         },
     )
@@ -145,7 +141,11 @@ def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
         if task.callback_url:
             await deliver(store, app.state.http, task.callback_url, task.body(base))
 
-    @app.get("/api/v1/jobs/queryTask", summary="Query task status and result")
+    @app.get(
+        "/api/v1/jobs/queryTask",
+        summary="Query task status and result",
+        responses=errors(400, 401, 403, 404, 500),
+    )
     async def query_task(request: Request, taskId: str = "") -> dict[str, Any]:
         account = account_of(request)
         if not taskId.strip():
@@ -157,12 +157,20 @@ def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
             raise Refusal(403, "Access denied: you can only query your own tasks")
         return task.body(base_of(request))
 
-    @app.get("/api/v1/account/credits", summary="Check your credits balance")
+    @app.get(
+        "/api/v1/account/credits",
+        summary="Check your credits balance",
+        responses=errors(401, 500),
+    )
     async def credits(request: Request) -> dict[str, int]:
         account = account_of(request)
         return {"credits": account.credits, "availableCredits": account.available}
 
-    @app.post("/api/v1/assets", summary="Upload a file (simulator only); returns asset://")
+    @app.post(
+        "/api/v1/assets",
+        summary="Upload a file (simulator only); returns asset://",
+        responses=errors(400, 401, 500),
+    )
     async def upload(request: Request, file: UploadFile) -> dict[str, str]:
         account_of(request)
         asset_id = f"asset-{time.strftime('%Y%m%d')}-{secrets.token_hex(6)}"
@@ -173,7 +181,11 @@ def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
         store.stats["assets_uploaded"] += 1
         return {"assetId": asset_id, "url": f"asset://{asset_id}"}
 
-    @app.get("/files/videos/{name}", summary="A rendered video (public, like the CDN's)")
+    @app.get(
+        "/files/videos/{name}",
+        summary="A rendered video (public, like the CDN's)",
+        responses=errors(404),
+    )
     async def video(name: str) -> FileResponse:
         task = store.tasks.get(name.removesuffix(".mp4"))
         if task is None or task.status is not task.status.COMPLETED:
@@ -191,6 +203,8 @@ def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
     async def stats() -> dict[str, Any]:
         return store.snapshot()
 
+    default_openapi = app.openapi
+    app.openapi = lambda: with_bearer_key(default_openapi())  # type: ignore[method-assign]
     app.add_middleware(FaultInjector, store=store)
     return app
 
