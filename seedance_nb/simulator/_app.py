@@ -10,10 +10,10 @@ import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
-from fastapi import FastAPI, Request, UploadFile
+from fastapi import FastAPI, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -146,10 +146,11 @@ def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
         summary="Query task status and result",
         responses=errors(400, 401, 403, 404, 500),
     )
-    async def query_task(request: Request, taskId: str = "") -> dict[str, Any]:
+    async def query_task(
+        request: Request,
+        taskId: Annotated[str, Query(min_length=1, description="The id createTask returned")],
+    ) -> dict[str, Any]:
         account = account_of(request)
-        if not taskId.strip():
-            raise Refusal(400, "taskId is required")
         task = store.tasks.get(taskId)
         if task is None:
             raise Refusal(404, f"Task not found: {taskId}")

@@ -12,20 +12,65 @@ from typing import Any
 from ..api import MODELS
 from ..api._requests import MAX_AUDIOS, MAX_IMAGES, MAX_VIDEOS, RESOLUTIONS, UPSCALES
 
-_URLS = {"type": "array", "items": {"type": "string", "format": "uri"}}
+# what check_url accepts: http(s) with a host, or an asset id (the schema may be stricter)
+_HTTP = r"https?://[^\s\x00-\x1f/?#@:\[\]]+(:[0-9]{1,5})?([/?#][^\s\x00-\x1f]*)?"
+URL = {"type": "string", "pattern": rf"^({_HTTP}|asset://[A-Za-z0-9][A-Za-z0-9_.\-]*)$"}
+_COMMON = {
+    "prompt": {"type": "string"},
+    "duration": {"type": "string", "pattern": "^([4-9]|1[0-5])s$", "default": "5s"},
+    "resolution": {"type": "string", "enum": list(RESOLUTIONS)},
+    "upscaleResolution": {"type": "string", "enum": list(UPSCALES)},
+}
+_NONE = {"type": "array", "maxItems": 0}
+
+
+def _mode(title: str, required: list[str], **fields: Any) -> dict[str, Any]:
+    """One of the four request shapes: the common fields plus `fields`, nothing else."""
+    properties = {**_COMMON, "urls": _NONE, "videoUrls": _NONE, "audioUrls": _NONE, **fields}
+    return {
+        "title": title,
+        "type": "object",
+        "additionalProperties": False,
+        "required": required,
+        "properties": properties,
+    }
+
+
+def _urls(low: int, high: int) -> dict[str, Any]:
+    return {"type": "array", "items": URL, "minItems": low, "maxItems": high}
+
+
 INPUTS = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "prompt": {"type": "string"},
-        "urls": {**_URLS, "maxItems": MAX_IMAGES},
-        "videoUrls": {**_URLS, "maxItems": MAX_VIDEOS},
-        "audioUrls": {**_URLS, "maxItems": MAX_AUDIOS},
-        "duration": {"type": "string", "pattern": "^([4-9]|1[0-5])s$"},
-        "resolution": {"type": "string", "enum": list(RESOLUTIONS)},
-        "upscaleResolution": {"type": "string", "enum": list(UPSCALES)},
-        "videoInputMode": {"type": "string", "enum": ["keyframe", "reference"]},
-    },
+    "oneOf": [
+        _mode(
+            "text-to-video",
+            ["prompt"],
+            prompt={"type": "string", "pattern": r"\S", "description": "required, not blank"},
+        ),
+        _mode("image-to-video", ["urls"], urls=_urls(1, 1)),
+        _mode(
+            "keyframes",
+            ["urls"],
+            urls=_urls(2, 2),
+            videoInputMode={"type": "string", "enum": ["keyframe"]},
+        ),
+        {
+            **_mode(
+                "reference",
+                ["videoInputMode", "resolution"],
+                # the API takes up to 9 images, 12 files in all; the schema cannot say "in all",
+                # so it promises less: 6 + 3 + 3
+                urls=_urls(0, MAX_IMAGES - MAX_VIDEOS),
+                videoUrls=_urls(0, MAX_VIDEOS),
+                audioUrls=_urls(0, MAX_AUDIOS),
+                videoInputMode={"type": "string", "enum": ["reference"]},
+            ),
+            "anyOf": [
+                {"required": [key], "properties": {key: {"minItems": 1}}}
+                for key in ("urls", "videoUrls", "audioUrls")
+            ],
+        },
+    ]
 }
 CREATE_SCHEMA = {
     "type": "object",
@@ -33,7 +78,7 @@ CREATE_SCHEMA = {
     "properties": {
         "model": {"type": "string", "enum": list(MODELS)},
         "inputs": INPUTS,
-        "callBackUrl": {"type": "string", "format": "uri"},
+        "callBackUrl": {"type": "string", "pattern": rf"^{_HTTP}$"},
     },
 }
 CREATE_EXAMPLE = {
