@@ -231,11 +231,12 @@ def test_df_has_real_dtypes_and_follows_changes(ledger):
     assert df["credits_used"].dtype == "Int64" and pd.isna(df.loc[first + 1, "credits_used"])
     for name in ("experiment", "label", "model", "mode", "status"):
         assert isinstance(df[name].dtype, pd.CategoricalDtype), name
-    assert list(df["status"].cat.categories[:5]) == [
+    assert list(df["status"].cat.categories[:6]) == [
         "QUEUED",
         "SENDING",
         "PENDING",
         "PROCESSING",
+        "DOWNLOADING",
         "COMPLETED",
     ]
     assert df.loc[first, "render_seconds"] == 42 and pd.isna(df.loc[first + 1, "render_seconds"])

@@ -12,12 +12,14 @@ from ._exceptions import (
     BadRequestError,
     BudgetExceededError,
     ConcurrencyLimitError,
+    DownloadError,
     InsufficientCreditsError,
     PermissionDeniedError,
     SeedanceError,
     ServerError,
     TaskFailedError,
     TaskNotFoundError,
+    UnexpectedResponseError,
     ValidationError,
     WaitTimeoutError,
 )
@@ -36,6 +38,7 @@ from ._requests import (
     check_model,
     from_inputs,
 )
+from ._status import JobStatus
 from ._sync import Client, Portal
 
 __all__ = [
@@ -53,8 +56,10 @@ __all__ = [
     "Client",
     "ConcurrencyLimitError",
     "Credits",
+    "DownloadError",
     "ImageToVideo",
     "InsufficientCreditsError",
+    "JobStatus",
     "Keyframes",
     "MultiReference",
     "Output",
@@ -68,6 +73,7 @@ __all__ = [
     "TaskNotFoundError",
     "TaskStatus",
     "TextToVideo",
+    "UnexpectedResponseError",
     "ValidationError",
     "WaitTimeoutError",
     "check_callback_url",

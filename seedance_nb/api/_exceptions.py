@@ -13,10 +13,12 @@ Our exception hierarchy:
   | + TaskNotFoundError ......... 404
   | + ConcurrencyLimitError ..... 429
   | + ServerError ............... 5xx
+  | + UnexpectedResponseError ... 2xx in a shape the API does not document
   + APIConnectionError ........ no usable answer (refused, dropped, timed out)
   | + APITimeoutError
   + TaskFailedError ........... the task ended FAILED
   + WaitTimeoutError .......... a wait ran out before the task ended
+  + DownloadError ............. a finished video could not be saved (the task is paid)
 
 No message ever carries the API key: messages are built from the server's text and our own.
 """
@@ -99,6 +101,18 @@ class ServerError(APIError):
     """5xx: the server failed; a createTask may or may not have taken effect."""
 
 
+class UnexpectedResponseError(APIError):
+    """The server answered 2xx with a body the API does not document (not JSON, an unknown
+    status, a wrong type). `text` quotes the answer, cut short."""
+
+    def __init__(self, what: str, text: str, status_code: int = 200) -> None:
+        self.what = what
+        self.text = text
+        super().__init__(
+            status_code, f"the {what} answer did not have the documented shape: {text}"
+        )
+
+
 class APIConnectionError(SeedanceError):
     """No usable answer arrived: the connection failed, dropped or timed out."""
 
@@ -124,6 +138,22 @@ class WaitTimeoutError(SeedanceError, TimeoutError):
         self.timeout = timeout
         seen = last.status.value if last is not None else "nothing yet"
         super().__init__(f"task {task_id} did not finish within {timeout:g} s (last seen: {seen})")
+
+
+class DownloadError(SeedanceError):
+    """A finished (and paid) video could not be saved; `job.download()` tries again.
+
+    `url` is where it was fetched from and `path` where it was going; `expired` is True when the
+    server said the link is gone (403/404), so a fresh one must be asked for.
+    """
+
+    def __init__(
+        self, message: str, *, url: str = "", path: str = "", expired: bool = False
+    ) -> None:
+        self.url = url
+        self.path = path
+        self.expired = expired
+        super().__init__(message)
 
 
 _BY_STATUS: dict[int, type[APIError]] = {

@@ -15,6 +15,11 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ..api._status import CHARGED as _CHARGED
+from ..api._status import RESUMABLE as _RESUMABLE
+from ..api._status import SENT as _SENT
+from ..api._status import JobStatus, names
+
 COLUMNS: dict[str, str] = {
     "experiment": "TEXT NOT NULL",
     "label": "TEXT",
@@ -41,20 +46,14 @@ SELECT = ", ".join(("id", *FIELDS))  # a row as the user sees it (no `rev`)
 TIMES = ("submitted_at", "sent_at", "completed_at")
 INTS = ("estimated_credits", "credits_used")
 CATEGORIES = ("experiment", "label", "model", "mode", "status")
-STATUSES = (
-    "QUEUED",
-    "SENDING",
-    "PENDING",
-    "PROCESSING",
-    "COMPLETED",
-    "FAILED",
-    "CANCELLED",
-    "SEND_FAILED",
-)
-IN_FLIGHT = ("QUEUED", "SENDING", "PENDING", "PROCESSING")
-SENT = ("SENDING", "PENDING", "PROCESSING")  # what the server may be holding credits for
-NOT_REUSABLE = ("FAILED", "CANCELLED", "SEND_FAILED")
-FAILED = ("FAILED", "SEND_FAILED")
+STATUSES = tuple(s.value for s in JobStatus)
+IN_FLIGHT = names({s for s in JobStatus if not s.final})  # what a new kernel must resume
+SENT = names(_SENT)  # what the server may be holding credits for
+NOT_REUSABLE = tuple(s.value for s in JobStatus if not s.reusable)
+HOLDS_CREDITS = tuple(s.value for s in JobStatus if s.holds_credits)
+CHARGED = names(_CHARGED)
+RESUMABLE = names(_RESUMABLE)
+FAILED = ("FAILED", "SEND_FAILED", "UNKNOWN", "DOWNLOAD_FAILED")  # ended without a video
 NEXT_REV = "(SELECT COALESCE(MAX(rev), 0) + 1 FROM submissions)"
 FORBIDDEN = ("key", "authorization", "secret", "token", "password")
 ALLOWED = frozenset(FIELDS)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import enum
 import html
 import logging
 import time
@@ -12,37 +11,12 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..api import Request, Task, TaskFailedError
+from ..api import JobStatus, Request, Task, TaskFailedError
 
 if TYPE_CHECKING:
     from ._host import Host
 
 log = logging.getLogger("seedance_nb")
-
-
-class JobStatus(str, enum.Enum):
-    """A job's state: the server's four plus the local ones around them."""
-
-    QUEUED = "QUEUED"  # waiting in the local queue for a free slot
-    SENDING = "SENDING"  # createTask is on its way
-    PENDING = "PENDING"
-    PROCESSING = "PROCESSING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"  # taken out of the local queue before it was sent
-    SEND_FAILED = (
-        "SEND_FAILED"  # createTask got no clear answer; not re-sent, to avoid paying twice
-    )
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in _TERMINAL
-
-    def __str__(self) -> str:
-        return self.value
-
-
-_TERMINAL = {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.SEND_FAILED}
 
 
 class JobCancelled(Exception):
