@@ -27,6 +27,7 @@ _API = (
     "InsufficientCreditsError",
     "JobStatus",
     "Keyframes",
+    "LedgerError",
     "MultiReference",
     "Output",
     "PermissionDeniedError",

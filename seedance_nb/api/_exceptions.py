@@ -5,6 +5,7 @@ Our exception hierarchy:
 * SeedanceError
   + ValidationError ........... bad input, found locally before anything is sent
   + BudgetExceededError ....... the experiment's budget would be overspent
+  + LedgerError ............... the ledger file cannot be opened or written
   + APIError .................. the server answered with an error status
   | + BadRequestError ........... 400
   | + AuthenticationError ....... 401
@@ -59,6 +60,15 @@ class BudgetExceededError(SeedanceError):
             f"experiment {experiment!r} has {remaining} credits left of its budget; "
             f"this request would cost {cost}"
         )
+
+
+class LedgerError(SeedanceError):
+    """The ledger cannot be used: `path` names the file and the message the cause."""
+
+    def __init__(self, path: str, cause: str) -> None:
+        self.path = path
+        self.cause = cause
+        super().__init__(f"ledger {path}: {cause}")
 
 
 class APIError(SeedanceError):

@@ -13,13 +13,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..api import BudgetExceededError
+from ..api import BudgetExceededError, LedgerError
 from ._account import balance, reconcile_frame, scope, votes_frame
+from ._owners import Owner, live
 from ._schema import (
+    CHARGED,
     EXTRAS,
+    HOLDS_CREDITS,
     IN_FLIGHT,
     NEXT_REV,
     NOT_REUSABLE,
+    RESUMABLE,
     SELECT,
     SENT,
     TABLES,
@@ -39,9 +43,15 @@ if TYPE_CHECKING:
 
 BUSY_MS = 30_000  # how long a write waits for another kernel's write before giving up
 COMMITTED = (
-    "COALESCE(SUM(CASE WHEN status = 'COMPLETED' THEN COALESCE(credits_used, estimated_credits) "
-    f"WHEN status IN ({', '.join(repr(s) for s in IN_FLIGHT)}) THEN estimated_credits "
+    "COALESCE(SUM(CASE "
+    f"WHEN status IN ({', '.join(repr(s) for s in CHARGED)}) "
+    "THEN COALESCE(credits_used, estimated_credits) "
+    f"WHEN status IN ({', '.join(repr(s) for s in HOLDS_CREDITS)}) THEN estimated_credits "
     "ELSE 0 END), 0)"
+)
+REUSABLE_ROW = (
+    f"SELECT {SELECT} FROM submissions WHERE experiment = ? AND fingerprint = ? "
+    f"AND status NOT IN ({', '.join(repr(s) for s in NOT_REUSABLE)}) ORDER BY id DESC LIMIT 1"
 )
 
 
@@ -58,11 +68,14 @@ class Ledger:
         if str(path) == ":memory:" or str(path).startswith("file:"):
             raise ValueError("path: a ledger is a file (use a temporary path for a throwaway one)")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()  # guards the write connection
         self._rlock = threading.RLock()  # guards the read connection and the frame cache
         self._cache: Cache | None = None
-        self._db = self._connect()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = self._connect()
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerError(str(self.path), _cause(exc)) from None
         try:
             _wal(self._db)
             # FULL syncs the WAL on every commit: a row whose log() returned survives even a
@@ -76,6 +89,9 @@ class Ledger:
                     db.execute(statement)
             self._reader = self._connect()
             self._reader.execute("PRAGMA query_only = ON")
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise LedgerError(str(self.path), _cause(exc)) from None
         except BaseException:
             self._db.close()
             raise
@@ -182,12 +198,116 @@ class Ledger:
 
     def find(self, fingerprint: str, experiment: str) -> dict[str, Any] | None:
         """The latest reusable row with this request in this experiment (for re-run safety)."""
-        rows = self._read(
-            f"SELECT {SELECT} FROM submissions WHERE experiment = ? AND fingerprint = ? "
-            f"AND status NOT IN ({', '.join('?' * len(NOT_REUSABLE))}) ORDER BY id DESC LIMIT 1",
-            (experiment, fingerprint, *NOT_REUSABLE),
-        )
+        rows = self._read(REUSABLE_ROW, (experiment, fingerprint))
         return rows[0] if rows else None
+
+    def log_once(
+        self, *, force: bool = False, enforce_budget: bool = False, **fields: Any
+    ) -> tuple[int, dict[str, Any] | None]:
+        """Insert a submission unless a reusable row has the same request: `(id, None)` for
+        a new row, `(id, row)` for the earlier one. One write transaction does both, so
+        however many processes submit the same request at once, one row is written.
+
+        `fields` must hold `experiment` and `fingerprint`; `force=True` always inserts.
+        """
+        fields.setdefault("submitted_at", datetime.now(timezone.utc))
+        names, values = checked(fields)
+        if not fields.get("experiment"):
+            raise ValueError("experiment: every row needs an experiment")
+        marks = ", ".join("?" * len(names))
+        sql = f"INSERT INTO submissions ({', '.join(names)}, rev) VALUES ({marks}, {NEXT_REV})"
+        with self._write() as db:
+            if not force and fields.get("fingerprint"):
+                cursor = db.execute(REUSABLE_ROW, (fields["experiment"], fields["fingerprint"]))
+                found = cursor.fetchone()
+                if found is not None:
+                    row = decoded([d[0] for d in cursor.description], found)
+                    return int(row["id"]), row
+            if enforce_budget and fields.get("status", "QUEUED") in IN_FLIGHT:
+                self._enforce(db, fields["experiment"], int(fields.get("estimated_credits") or 0))
+            return int(db.execute(sql, values).lastrowid or 0), None
+
+    # ---- owners: who moves an unfinished row on ------------------------------------------------
+    def register(self, owner: Owner) -> None:
+        """Announce a live studio; its rows are its own while it beats."""
+        now = to_ms(datetime.now(timezone.utc))
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO owners VALUES (?, ?, ?, ?, ?)",
+                (owner.id, owner.host, owner.pid, now, now),
+            )
+
+    def beat(self, owner: Owner) -> None:
+        """The owner is still alive (re-registers it if its row was removed meanwhile)."""
+        now = to_ms(datetime.now(timezone.utc))
+        with self._write() as db:
+            if db.execute("UPDATE owners SET beat_at = ? WHERE id = ?", (now, owner.id)).rowcount:
+                return
+            db.execute(
+                "INSERT INTO owners VALUES (?, ?, ?, ?, ?)",
+                (owner.id, owner.host, owner.pid, now, now),
+            )
+
+    def retire(self, owner: Owner) -> None:
+        """The studio closed: its unfinished rows may be taken over at once."""
+        with self._write() as db:
+            db.execute("DELETE FROM owners WHERE id = ?", (owner.id,))
+
+    def _live(self, db: sqlite3.Connection) -> set[str]:
+        rows = db.execute("SELECT id, host, pid, beat_at FROM owners").fetchall()
+        return live(rows, to_ms(datetime.now(timezone.utc)))
+
+    def owner_alive(self, owner_id: str | None) -> bool:
+        """Whether the studio that owns a row is still alive."""
+        if owner_id is None:
+            return False
+        with self._lock:
+            return owner_id in self._live(self._db)
+
+    def claim(self, row_id: int, owner: Owner) -> dict[str, Any] | None:
+        """Take a row for `owner` if it is unowned, already its own, or its owner is gone.
+
+        Returns the row as it stands once claimed, or None while another live studio owns it.
+        The check and the change are one write transaction, so two studios never both win.
+        """
+        with self._write() as db:
+            cursor = db.execute(f"SELECT {SELECT} FROM submissions WHERE id = ?", (row_id,))
+            found = cursor.fetchone()
+            if found is None:
+                raise KeyError(f"no ledger row {row_id}")
+            row = decoded([d[0] for d in cursor.description], found)
+            if row["owner"] not in (None, owner.id) and row["owner"] in self._live(db):
+                return None
+            if row["owner"] != owner.id:
+                db.execute(
+                    f"UPDATE submissions SET owner = ?, rev = {NEXT_REV} WHERE id = ?",
+                    (owner.id, row_id),
+                )
+                row["owner"] = owner.id
+            return row
+
+    def claimable(self, owner: Owner) -> list[dict[str, Any]]:
+        """Rows that still need a studio (unfinished, or paid and not yet saved) whose owner is
+        gone: what `resume()` takes over. Rows of live studios are never listed."""
+        with self._lock:
+            alive = self._live(self._db) - {owner.id}
+        rows = self.rows(status=list(RESUMABLE))
+        return [r for r in rows if r["owner"] not in alive]
+
+    def move(self, row_id: int, owner: Owner, expect: str, **fields: Any) -> bool:
+        """Change a row only while `owner` holds it and its status is `expect`; False if not.
+
+        A studio moves a queued row to SENDING this way, so a row another studio has taken
+        is never sent twice.
+        """
+        names, values = checked(fields)
+        assignments = "".join(f"{n} = ?, " for n in names)
+        sql = (
+            f"UPDATE submissions SET {assignments}rev = {NEXT_REV} "
+            "WHERE id = ? AND owner = ? AND status = ?"
+        )
+        with self._write() as db:
+            return db.execute(sql, (*values, row_id, owner.id, expect)).rowcount == 1
 
     def unfinished(self) -> list[dict[str, Any]]:
         """Rows queued, being sent or still running: what a new kernel must resume."""
@@ -400,6 +520,18 @@ class Ledger:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _cause(exc: BaseException) -> str:
+    """What went wrong with the file, in words that say what to do."""
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return f"is not a seedance_nb ledger (not a readable SQLite database: {text})"
+    if "readonly" in text or "read-only" in text:
+        return f"is read-only ({text}); give it write permission or pass ledger= another path"
+    if "unable to open" in text or isinstance(exc, PermissionError):
+        return f"cannot be opened ({text}); check the path and its permissions"
+    return text
 
 
 def _wal(db: sqlite3.Connection) -> None:

@@ -39,6 +39,7 @@ COLUMNS: dict[str, str] = {
     "local_path": "TEXT",
     "fingerprint": "TEXT",
     "base_url": "TEXT",
+    "owner": "TEXT",  # the live studio that moves this row on (see _owners.py)
     "rev": "INTEGER NOT NULL DEFAULT 0",  # bumped on every write: lets .df reload only changes
 }
 FIELDS = tuple(name for name in COLUMNS if name != "rev")  # what log()/update() accept
@@ -74,6 +75,10 @@ CREATE TABLE IF NOT EXISTS votes (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('generation', 0);
+CREATE TABLE IF NOT EXISTS owners (
+    id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
+    started_at INTEGER NOT NULL, beat_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS df_snapshot (
     id INTEGER PRIMARY KEY CHECK (id = 1), rev INTEGER NOT NULL, generation INTEGER NOT NULL,
     rows INTEGER NOT NULL, format TEXT NOT NULL, data BLOB NOT NULL
@@ -85,6 +90,7 @@ CREATE INDEX IF NOT EXISTS by_fingerprint ON submissions (experiment, fingerprin
 CREATE INDEX IF NOT EXISTS by_task ON submissions (task_id);
 CREATE INDEX IF NOT EXISTS by_status ON submissions (status);
 CREATE INDEX IF NOT EXISTS by_rev ON submissions (rev);
+CREATE INDEX IF NOT EXISTS by_owner ON submissions (owner);
 CREATE TRIGGER IF NOT EXISTS rev_on_insert AFTER INSERT ON submissions WHEN NEW.rev = 0
 BEGIN
     UPDATE submissions SET rev = {NEXT_REV} WHERE id = NEW.id;
@@ -113,8 +119,22 @@ def statements(script: str) -> list[str]:
     return out
 
 
-def migrate(db: sqlite3.Connection) -> None:
-    """Add columns that a ledger file written by an older version lacks (inside a write)."""
+SCHEMA_VERSION = 2  # 1: the first stage's file; 2: owned rows (owner column, owners table)
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring a file written by an older version up to this one (inside a write); its version.
+
+    Each step only adds (columns, tables, indexes), so an older file opens and keeps its rows.
+    A file from a newer version is refused rather than half-understood.
+    """
+    found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    version = int(found[0]) if found else 1
+    if version > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"it was written by a newer seedance_nb (schema {version}, this one reads up to "
+            f"{SCHEMA_VERSION}): upgrade seedance_nb"
+        )
     wanted = {
         "submissions": {n: k.replace(" NOT NULL", "") for n, k in COLUMNS.items()},
         "baselines": {"base_url": "TEXT"},
@@ -124,6 +144,8 @@ def migrate(db: sqlite3.Connection) -> None:
         for name, kind in columns.items():
             if name not in have:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+    return SCHEMA_VERSION
 
 
 # ---- values going in ----------------------------------------------------------------------------
