@@ -4,7 +4,8 @@ One SQLite file in WAL mode (default ``seedance-ledger.sqlite`` beside the noteb
 written, and committed, before its request leaves, and updated as the task moves, so a kernel
 that dies loses nothing. Several kernels may share the file: writes take the lock with
 ``BEGIN IMMEDIATE`` and wait for each other. Every unfinished row has an owner, a live studio
-with a heartbeat; other studios take it over only once that owner is gone (`claim`). pandas and matplotlib load only for the views.
+with a heartbeat; other studios take it over only once that owner is gone (`claim`).
+pandas and matplotlib load only for the views.
 
     ledger = Ledger("seedance-ledger.sqlite")
     row = ledger.log(experiment="beach", model="seedance2", estimated_credits=200)
