@@ -49,7 +49,12 @@ _API = (
 )
 _LAZY: dict[str, str] = {name: "seedance_nb.api" for name in _API}
 _LAZY.update(
-    {"Ledger": "seedance_nb.ledger", "Studio": "seedance_nb.widgets", "Job": "seedance_nb.runtime"}
+    {
+        "Ledger": "seedance_nb.ledger",
+        "Studio": "seedance_nb.widgets",
+        "Job": "seedance_nb.runtime",
+        "JobError": "seedance_nb.runtime",
+    }
 )
 _SUBMODULES = ("api", "simulator", "ledger", "runtime", "widgets")
 
@@ -59,7 +64,7 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from . import api, ledger, runtime, simulator, widgets  # noqa: F401
     from .api import *  # noqa: F403
     from .ledger import Ledger  # noqa: F401
-    from .runtime import Job  # noqa: F401
+    from .runtime import Job, JobError  # noqa: F401
     from .widgets import Studio  # noqa: F401
 
 

@@ -126,8 +126,9 @@ def test_create_task_is_never_resent_after_a_500(start_sim, make_studio):
     sim = start_sim(error_rate=1.0)
     studio = make_studio(sim)
     job = studio.submit(sd.TextToVideo("unlucky", duration=4))
-    with pytest.raises(sd.ServerError):
+    with pytest.raises(sd.JobError, match="force=True") as info:
         job.result(timeout=60)
+    assert isinstance(info.value.__cause__, sd.ServerError)
     assert job.status is JobStatus.SEND_FAILED and "not sent again" in job.error
     assert sim.stats()["counters"]["requests POST /api/v1/jobs/createTask"] == 1
     assert studio.ledger.get(job.id)["status"] == "SEND_FAILED"

@@ -2,8 +2,21 @@
 
 Everything here runs on the studio's loop. At most `concurrency` tasks are in flight; the rest
 wait in a FIFO queue and go out as slots free. A 429 puts the job back at the head of the queue.
-createTask is sent at most once per job: after a timeout or a 5xx the job ends SEND_FAILED,
-because the task may exist and a second send could pay twice.
+
+What it promises, and how:
+* createTask is sent at most once per row: a queued row moves to SENDING only while this
+  studio owns it (`Ledger.move`), and after a timeout or a 5xx the job ends SEND_FAILED,
+  because the task may exist and a second send could pay twice.
+* Every job ends: an answer of an undocumented shape is retried `MAX_ODD` times and then ends
+  the job UNKNOWN with the answer quoted; a task that outlives `deadline` ends UNKNOWN too;
+  anything unforeseen ends the job with a visible error. The task id is always kept.
+* Nothing is lost while the process lives: a ledger write that fails (a full disk) is kept and
+  retried, and the job shows the problem meanwhile.
+* A paid video is never lost: the job is COMPLETED only once a file that decodes to its last
+  frame is on disk; until then the row says DOWNLOADING, or DOWNLOAD_FAILED with the reason,
+  and `job.download()` or `studio.resume()` fetch it again, asking for a fresh URL.
+* Rows another live studio owns are followed through the ledger, and taken over (claimed) only
+  once that studio is gone.
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,6 +38,9 @@ from ..api import (
     APIError,
     AsyncClient,
     ConcurrencyLimitError,
+    DownloadError,
+    JobStatus,
+    Output,
     PermissionDeniedError,
     Request,
     SeedanceError,
@@ -31,14 +48,35 @@ from ..api import (
     Task,
     TaskNotFoundError,
     TaskStatus,
+    UnexpectedResponseError,
 )
-from ..ledger import Ledger
+from ..ledger import Ledger, Owner
 from ._download import destination, download, new_downloader
-from ._job import Job, JobStatus
+from ._job import Job
 from ._predict import Key, Predictor, key_of, next_poll
 
 log = logging.getLogger("seedance_nb")
 Uploader = Callable[[Path, str], Awaitable[str]]
+MAX_ODD = 5  # answers in a row of an undocumented shape (or unforeseen failures) before giving up
+FOLLOW_EVERY = 0.5  # seconds between looks at a row another live studio owns
+DEADLINE = 3600.0  # seconds from send after which a task that has not ended is given up on
+RECORD_RETRY = (0.2, 5.0)  # first and longest pause between tries of a failed ledger write
+
+
+@dataclass(eq=False)
+class Track:
+    """What the engine keeps for one job: one record, not parallel dicts keyed by job id."""
+
+    job: Job
+    key: Key | None = None
+    sent_mono: float | None = None  # monotonic time of the send (or as if, on re-attach)
+    due: float | None = None  # next poll or look, monotonic; None while one is under way
+    hinted: float | None = None  # when a callback hint last planned a poll
+    following: bool = False  # another live studio owns the row: watch the ledger
+    odd: int = 0  # odd answers or unforeseen failures in a row
+    unsaved: dict[str, Any] = field(default_factory=dict)  # ledger fields not yet written
+    saving: asyncio.Lock = field(default_factory=asyncio.Lock)
+    retrying: bool = False
 
 
 class Engine:
@@ -49,34 +87,36 @@ class Engine:
         client: AsyncClient,
         ledger: Ledger,
         *,
+        owner: Owner,
         concurrency: int,
         outputs: Path,
         poll_interval: float,
         uploader: Uploader | None,
         callback_url: str | None = None,
+        deadline: float = DEADLINE,
     ) -> None:
         self.client = client
         self.ledger = ledger
+        self.owner = owner
         self.concurrency = concurrency
         self.outputs = outputs
         self.spacing = 0.9 * poll_interval  # a little under the fixed loop's interval
         self.uploader = uploader
         self.callback_url = callback_url
+        self.deadline = deadline
         self.predictor = Predictor()
         self.stats: Counter[str] = Counter()
         self.queue: deque[Job] = deque()
-        self.inflight: dict[str, Job] = {}
+        self.tracks: dict[int, Track] = {}
+        self.inflight: dict[str, Track] = {}  # task id -> the track polling it
         self._sending = 0
         self._cooldown_until = 0.0
         self._rejections = 0
-        self._due: dict[int, float] = {}  # job id -> monotonic time of its next poll
-        self._sent_mono: dict[int, float] = {}
-        self._keys: dict[int, Key] = {}
-        self._hinted: dict[int, float] = {}  # job id -> when a hint last planned its poll
         self._background: set[asyncio.Task[Any]] = set()
         self._wake: asyncio.Event | None = None
         self._main: asyncio.Task[None] | None = None
         self._files = new_downloader()
+        self._closing = False
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def start(self, history: list[dict[str, Any]]) -> None:
@@ -86,6 +126,11 @@ class Engine:
         self._main = asyncio.get_running_loop().create_task(self._run())
 
     async def aclose(self) -> None:
+        """Stop everything; a last try at ledger writes still pending."""
+        self._closing = True
+        for track in self.tracks.values():
+            if track.unsaved:
+                await self._flush(track)
         for task in [self._main, *self._background]:
             if task is not None:
                 task.cancel()
@@ -95,8 +140,11 @@ class Engine:
         await self._files.aclose()
         await self.client.aclose()
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Background work held in a set until it ends, so none is fire-and-forget."""
+    def _spawn(self, coro: Coroutine[Any, Any, Any], track: Track | None = None) -> None:
+        """Background work held in a set until it ends, so none is fire-and-forget; with a
+        track, anything unforeseen ends that job with a visible error instead of stranding it."""
+        if track is not None:
+            coro = self._guarded(track, coro)
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._reap)
@@ -106,24 +154,52 @@ class Engine:
         if not task.cancelled() and task.exception() is not None:
             log.error("seedance_nb background step failed", exc_info=task.exception())
 
+    async def _guarded(self, track: Track, coro: Coroutine[Any, Any, Any]) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("job #%s: unexpected failure", track.job.id)
+            if not track.job.done:
+                await self._end_unforeseen(track, exc)
+
     def _poke(self) -> None:
         if self._wake is not None:
             self._wake.set()
 
+    def _track(self, job: Job) -> Track:
+        track = self.tracks.get(job.id)
+        if track is None:
+            track = self.tracks[job.id] = Track(job)
+            job.bind(cancel=self._cancel, fetch=self.fetch)
+        return track
+
     # ---- entry points (on the loop) ------------------------------------------------------------
     def enqueue(self, job: Job) -> None:
         """Queue a job for sending."""
-        job._canceller = self._cancel
+        self._track(job)
         self.queue.append(job)
         self._poke()
 
     def attach(self, job: Job) -> None:
         """Follow a task that was already sent (resume after a restart): poll it at once."""
         assert job.task_id is not None
-        self.inflight[job.task_id] = job
-        self._keys[job.id] = key_of(job.model, job.request.to_inputs(allow_local=True))
-        self._sent_mono[job.id] = time.monotonic() - job.elapsed
-        self._plan(job, time.monotonic())
+        track = self._track(job)
+        track.key = key_of(job.model, job.request.to_inputs(allow_local=True))
+        track.sent_mono = time.monotonic() - job.elapsed
+        self.inflight[job.task_id] = track
+        self._plan(track, time.monotonic())
+
+    def follow(self, job: Job) -> None:
+        """Watch a row another live studio owns; take it over if that studio goes away."""
+        track = self._track(job)
+        track.following = True
+        self._plan(track, time.monotonic())
+
+    def refetch(self, job: Job) -> None:
+        """Fetch a paid video that is not on disk yet (a re-run or resume found it so)."""
+        self._spawn(self._fetch(self._track(job)), self._track(job))
 
     def hint(self, task_id: str) -> bool:
         """A callback said this task changed: poll it soon. Ids not in flight are ignored.
@@ -133,39 +209,37 @@ class Engine:
         bring one job's poll forward at most once per `spacing`. A burst of hints thus costs
         no more queryTasks than the plain poller's rate, however many copies arrive.
         """
-        job = self.inflight.get(task_id)
+        track = self.inflight.get(task_id)
         self.stats["hints"] += 1
-        if job is None:
+        if track is None:
             self.stats["hints_ignored"] += 1
             return False
-        at = self._hint_slot(job)
+        at = self._hint_slot(track)
         if at is None:
             self.stats["hints_coalesced"] += 1
         else:
-            self._plan(job, at)
+            self._plan(track, at)
         return True
 
-    def _hint_slot(self, job: Job) -> float | None:
-        """When a hint may poll `job`, or None when a poll in flight or due soon covers it."""
-        due = self._due.get(job.id)
-        if due is None:  # the loop has taken it: a query is on its way now
+    def _hint_slot(self, track: Track) -> float | None:
+        """When a hint may poll, or None when a poll in flight or due soon covers it."""
+        if track.due is None:  # the loop has taken it: a query is on its way now
             return None
         now = time.monotonic()
-        hinted = self._hinted
-        for stale in [i for i, at in hinted.items() if at + self.spacing <= now]:
-            del hinted[stale]  # no longer limits anything; keeps the map to recent hints
-        at = max(now, hinted.get(job.id, now - self.spacing) + self.spacing)
-        if due <= at + 0.25 * self.spacing:
+        last = track.hinted if track.hinted is not None else now - self.spacing
+        at = max(now, last + self.spacing)
+        if track.due <= at + 0.25 * self.spacing:
             return None
-        hinted[job.id] = at
+        track.hinted = at
         return at
 
     def _cancel(self, job: Job) -> bool:
         if job.status is not JobStatus.QUEUED or job not in self.queue:
             return False
         self.queue.remove(job)
-        self._spawn(self._record(job, status="CANCELLED"))
-        job._finish(JobStatus.CANCELLED, error="cancelled before it was sent")
+        track = self._track(job)
+        self._spawn(self._record(track, status="CANCELLED"))
+        job.end(JobStatus.CANCELLED, error="cancelled before it was sent")
         return True
 
     # ---- the loop ------------------------------------------------------------------------------
@@ -174,11 +248,12 @@ class Engine:
         while True:
             self._dispatch()
             now = time.monotonic()
-            for job in list(self.inflight.values()):
-                if self._due.get(job.id, float("inf")) <= now:
-                    self._due.pop(job.id)
-                    self._spawn(self._poll(job))
-            waits = [t - now for t in self._due.values()]
+            for track in list(self.tracks.values()):
+                if track.due is not None and track.due <= now:
+                    track.due = None
+                    step = self._look if track.following else self._poll
+                    self._spawn(step(track), track)
+            waits = [t.due - now for t in self.tracks.values() if t.due is not None]
             if self.queue and self._cooldown_until > now:
                 waits.append(self._cooldown_until - now)
             self._wake.clear()
@@ -194,26 +269,43 @@ class Engine:
             job = self.queue.popleft()
             self._sending += 1
             job.status = JobStatus.SENDING
-            self._spawn(self._send(job))
+            self._spawn(self._send(self._track(job)), self._track(job))
+
+    def _plan(self, track: Track, at: float) -> None:
+        """Poll (or look at) the job at monotonic time `at`; wakes the loop to re-plan."""
+        track.due = at
+        self._poke()
 
     # ---- sending -------------------------------------------------------------------------------
-    async def _send(self, job: Job) -> None:
+    async def _send(self, track: Track) -> None:
         try:
-            await self._send_once(job)
+            await self._send_once(track)
         finally:
             self._sending -= 1
             self._poke()
 
-    async def _send_once(self, job: Job) -> None:
-        job._changed()
+    async def _send_once(self, track: Track) -> None:
+        job = track.job
+        job.changed()
         try:
             request = await self._uploaded(job.request)
             payload = {"model": job.model, "inputs": request.to_inputs()}
             if self.callback_url:
                 payload["callBackUrl"] = self.callback_url
-            await self._record(job, status="SENDING", params=json.dumps(payload))
+            ours = await asyncio.to_thread(
+                self.ledger.move,
+                job.id,
+                self.owner,
+                "QUEUED",
+                status="SENDING",
+                params=json.dumps(payload),
+            )
         except Exception as exc:  # nothing was sent: a clear, final error
-            await self._fail(job, JobStatus.FAILED, f"not sent: {exc}", exc)
+            await self._end(track, JobStatus.FAILED, f"not sent: {exc}", exc)
+            return
+        if not ours:  # another studio took the row (this one looked dead): never send twice
+            job.status = JobStatus.QUEUED
+            self.follow(job)
             return
         self.stats["creates"] += 1
         try:
@@ -224,34 +316,34 @@ class Engine:
             self._cooldown_until = time.monotonic() + min(60.0, self.spacing * 2**self._rejections)
             job.status = JobStatus.QUEUED
             self.queue.appendleft(job)
-            await self._record(job, status="QUEUED")
-            job._changed()
+            await self._record(track, status="QUEUED")
+            job.changed()
             return
-        except (ServerError, APIConnectionError) as exc:
-            await self._fail(
-                job,
+        except (ServerError, APIConnectionError, UnexpectedResponseError) as exc:
+            await self._end(
+                track,
                 JobStatus.SEND_FAILED,
-                f"createTask got no clear answer ({exc}); the task may exist, so it "
-                "was not sent again. Check your credits, then resubmit with "
+                f"createTask got no clear answer ({exc}); the task may exist, so it was not "
+                "sent again. Check your credits (studio.credits()), then resubmit with "
                 "force=True if it did not run.",
                 exc,
             )
             return
         except (APIError, SeedanceError) as exc:  # refused: nothing was created
-            await self._fail(job, JobStatus.FAILED, str(exc), exc)
+            await self._end(track, JobStatus.FAILED, str(exc), exc)
             return
         self._rejections = 0
-        job.task_id = task_id
+        job.task_id = task_id  # from here on the id lives in memory whatever the disk does
         job.sent = time.time()
         job.status = JobStatus.PENDING
-        self._keys[job.id] = key_of(job.model, payload["inputs"])
-        window = self.predictor.window(self._keys[job.id])
+        track.key = key_of(job.model, payload["inputs"])
+        window = self.predictor.window(track.key)
         job.predicted_seconds = window.typical if window else None
-        self.inflight[task_id] = job
-        self._sent_mono[job.id] = time.monotonic()
-        self._plan(job, self._sent_mono[job.id] + next_poll(0.0, window, self.spacing))
-        await self._record(job, status="PENDING", task_id=task_id, sent_at=_now())
-        job._changed()
+        track.sent_mono = time.monotonic()
+        self.inflight[task_id] = track
+        self._plan(track, track.sent_mono + next_poll(0.0, window, self.spacing))
+        job.changed()
+        await self._record(track, status="PENDING", task_id=task_id, sent_at=_now())
 
     async def _uploaded(self, request: Request) -> Request:
         """The request with its local files uploaded, so it carries only URLs."""
@@ -264,51 +356,96 @@ class Engine:
         return request.with_uploads(lambda path, kind: urls[path])
 
     # ---- polling -------------------------------------------------------------------------------
-    async def _poll(self, job: Job) -> None:
+    async def _poll(self, track: Track) -> None:
+        job = track.job
         assert job.task_id is not None
         self.stats["queries"] += 1
         try:
             task = await self.client.get_task(job.task_id)
         except (TaskNotFoundError, PermissionDeniedError) as exc:
-            self.inflight.pop(job.task_id, None)
-            await self._fail(
-                job, JobStatus.FAILED, f"the server does not know this task: {exc}", exc
+            await self._end(
+                track,
+                JobStatus.UNKNOWN,
+                f"the server no longer answers for task {job.task_id} ({exc}); it may have "
+                "run and been charged. The task id is kept in the ledger.",
+                exc,
             )
             return
-        except Exception as exc:  # transient (or unforeseen): the task goes on; look again later
-            self.stats["poll_errors"] += 1
-            reason = exc if isinstance(exc, SeedanceError) else type(exc).__name__
-            log.info("polling %s failed (%s); trying again", job.task_id, reason)
-            self._plan(job, time.monotonic() + self.spacing)
+        except (APIConnectionError, ServerError, ConcurrencyLimitError) as exc:
+            self.stats["poll_errors"] += 1  # transient: the task goes on; look again later
+            log.info("polling %s failed (%s); trying again", job.task_id, exc)
+            await self._again(track, None)
             return
+        except UnexpectedResponseError as exc:
+            self.stats["odd_answers"] += 1
+            await self._again(
+                track, f"queryTask answered in a shape the API does not document ({exc.text})"
+            )
+            return
+        except Exception as exc:  # unforeseen: bounded like an odd answer
+            self.stats["poll_errors"] += 1
+            await self._again(track, f"polling failed: {type(exc).__name__}: {exc}")
+            return
+        track.odd = 0
         previous, job.task = job.task, task
         if not task.done:
-            self._schedule(job)
             if previous is None or previous.status is not task.status:
                 job.status = JobStatus(task.status.value)
-                await self._record(job, status=task.status.value)
-                job._changed()
+                job.changed()
+                await self._record(track, status=task.status.value)
+            if self._past_deadline(track):
+                await self._give_up(track, f"last seen {task.status.value}")
+                return
+            self._schedule(track)
             return
         self.inflight.pop(job.task_id, None)
         self._poke()
-        await self._finalize(job, task)
+        await self._finalize(track, task)
 
-    def _schedule(self, job: Job) -> None:
-        window = self.predictor.window(self._keys[job.id])
-        elapsed = time.monotonic() - self._sent_mono[job.id]
-        self._plan(job, self._sent_mono[job.id] + next_poll(elapsed, window, self.spacing))
+    async def _again(self, track: Track, odd: str | None) -> None:
+        """Poll again later; an odd answer counts toward `MAX_ODD`, the deadline always holds."""
+        if odd is not None:
+            track.odd += 1
+            log.info("job #%s: %s (%d of %d)", track.job.id, odd, track.odd, MAX_ODD)
+            if track.odd >= MAX_ODD:
+                await self._end(
+                    track,
+                    JobStatus.UNKNOWN,
+                    f"{odd}, {MAX_ODD} times in a row; gave up following task "
+                    f"{track.job.task_id}, which may still run and be charged. Its id is kept: "
+                    "studio.resume() follows it again later.",
+                    None,
+                )
+                return
+        if self._past_deadline(track):
+            await self._give_up(track, odd or "no usable answer")
+            return
+        self._plan(track, time.monotonic() + self.spacing)
 
-    def _plan(self, job: Job, at: float) -> None:
-        """Poll `job` at monotonic time `at`; wakes the loop so it can re-plan its sleep."""
-        self._due[job.id] = at
-        self._poke()
+    def _past_deadline(self, track: Track) -> bool:
+        return track.sent_mono is not None and time.monotonic() - track.sent_mono > self.deadline
 
-    async def _finalize(self, job: Job, task: Task) -> None:
+    async def _give_up(self, track: Track, seen: str) -> None:
+        await self._end(
+            track,
+            JobStatus.UNKNOWN,
+            f"task {track.job.task_id} did not finish within the studio's deadline of "
+            f"{self.deadline:g} s ({seen}); it may still finish and be charged. Its id is kept: "
+            "studio.resume() follows it again, job.download() fetches its video.",
+            None,
+        )
+
+    def _schedule(self, track: Track) -> None:
+        assert track.key is not None and track.sent_mono is not None
+        window = self.predictor.window(track.key)
+        elapsed = time.monotonic() - track.sent_mono
+        self._plan(track, track.sent_mono + next_poll(elapsed, window, self.spacing))
+
+    async def _finalize(self, track: Track, task: Task) -> None:
         """Record the final state; on COMPLETED, fetch the video before calling the job done."""
+        job = track.job
         self.stats["detected"] += 1
-        job.status = JobStatus(task.status.value)
         fields: dict[str, Any] = {
-            "status": task.status.value,
             "credits_used": task.credits_used,
             "error": task.error,
             "completed_at": task.completed_at,
@@ -316,34 +453,243 @@ class Engine:
         }
         if task.created_at is not None:
             fields["sent_at"] = task.created_at
-        await self._record(job, **fields)
         if task.status is TaskStatus.FAILED:
-            job._finish(JobStatus.FAILED, error=task.error or "failed")
+            await self._record(track, status="FAILED", **fields)
+            job.end(JobStatus.FAILED, error=task.error or "the server gave no reason")
             return
-        if task.created_at and task.completed_at:
+        if task.created_at and task.completed_at and track.key is not None:
             seconds = (task.completed_at - task.created_at).total_seconds()
-            self.predictor.add(self._keys[job.id], seconds)
-        job._changed()
-        if task.video_url:
-            dest = destination(self.outputs, job.experiment, task.id)
+            self.predictor.add(track.key, seconds)
+        job.status = JobStatus.DOWNLOADING
+        job.changed()
+        await self._record(track, status="DOWNLOADING", **fields)
+        await self._fetch(track, task)
+
+    # ---- videos --------------------------------------------------------------------------------
+    async def fetch(self, job: Job) -> Path:
+        """`job.download()`: fetch a paid video again, asking the server for a fresh URL.
+
+        The row is claimed first, so two studios never write the same file at once.
+        """
+        track = self._track(job)
+        if not (job.status.charged or job.status is JobStatus.UNKNOWN) or job.task_id is None:
+            raise SeedanceError(f"job #{job.id} has no paid video to fetch (it is {job.status})")
+        row = await asyncio.to_thread(self.ledger.claim, job.id, self.owner)
+        if row is None:
+            raise SeedanceError(
+                f"job #{job.id} belongs to another studio that is still running; "
+                "that studio saves its video"
+            )
+        job.reopen()
+        job.status = JobStatus.DOWNLOADING
+        job.changed()
+        await self._fetch(track)
+        return job.result_now()
+
+    async def _fetch(self, track: Track, task: Task | None = None) -> None:
+        """Save the video; COMPLETED only once a verified file is on disk.
+
+        With no task (a resume, a re-run, `job.download()`), or when the URL has expired, the
+        task is queried again for a fresh URL first.
+        """
+        job = track.job
+        assert job.task_id is not None
+        dest = destination(self.outputs, job.experiment, job.task_id)
+        for attempt in range(2):
+            if task is None:
+                try:
+                    task = await self.client.get_task(job.task_id)
+                except SeedanceError as exc:
+                    await self._unsaved(track, f"its task could not be read again ({exc})", exc)
+                    return
+                if task.status is not TaskStatus.COMPLETED:
+                    await self._unsaved(
+                        track, f"the server now says the task is {task.status.value}", None
+                    )
+                    return
+                job.task = task
+            job.task = task
             try:
-                job.local_path = await download(self._files, task.video_url, dest)
-                await self._record(job, local_path=str(job.local_path))
+                path = await download(self._files, str(task.video_url), dest)
+            except DownloadError as exc:
+                if exc.expired and attempt == 0:
+                    task = None  # ask for a fresh URL once
+                    continue
+                await self._unsaved(track, str(exc), exc)
+                return
             except Exception as exc:
-                job.error = f"the video could not be downloaded: {exc}"
-                await self._record(job, error=job.error)
-        job._finish(JobStatus.COMPLETED)
+                await self._unsaved(track, f"{type(exc).__name__}: {exc}", exc)
+                return
+            job.local_path = path
+            await self._record(track, status="COMPLETED", local_path=str(path), error=None)
+            job.error = None
+            job.end(JobStatus.COMPLETED)
+            return
 
-    # ---- recording -----------------------------------------------------------------------------
-    async def _fail(
-        self, job: Job, status: JobStatus, error: str, exception: BaseException
+    async def _unsaved(self, track: Track, why: str, exc: BaseException | None) -> None:
+        error = (
+            f"the task is paid but its video could not be saved: {why}. "
+            "job.download() (or studio.resume()) fetches it again."
+        )
+        await self._end(track, JobStatus.DOWNLOAD_FAILED, error, exc or DownloadError(error))
+
+    # ---- rows another studio owns --------------------------------------------------------------
+    async def _look(self, track: Track) -> None:
+        """Mirror a row another live studio owns; take it over once that studio is gone."""
+        job = track.job
+        row = await asyncio.to_thread(self.ledger.get, job.id)
+        mirror(job, row)
+        status = JobStatus(row["status"])
+        if status.final:
+            track.following = False
+            finish_from_row(job, row)
+            return
+        alive = await asyncio.to_thread(self.ledger.owner_alive, row["owner"])
+        if not alive:
+            claimed = await asyncio.to_thread(self.ledger.claim, job.id, self.owner)
+            if claimed is not None:
+                track.following = False
+                self.take_over(job, claimed)
+                return
+        self._plan(track, time.monotonic() + FOLLOW_EVERY)
+
+    def take_over(self, job: Job, row: dict[str, Any]) -> None:
+        """Carry on a row this studio has just claimed, from wherever it stands.
+
+        A row caught mid-send is not sent again: it may exist, so it ends SEND_FAILED.
+        """
+        status = JobStatus(row["status"])
+        self._track(job).following = False
+        if status is JobStatus.QUEUED:
+            job.status = status
+            self.enqueue(job)
+        elif status is JobStatus.SENDING and not row.get("task_id"):
+            error = (
+                "the studio sending it stopped while createTask was in flight; it may have "
+                "been created, so it was not sent again (force=True resubmits)"
+            )
+            self._spawn(self._end(self._track(job), JobStatus.SEND_FAILED, error, None))
+        elif status in (JobStatus.DOWNLOADING, JobStatus.DOWNLOAD_FAILED):
+            job.status = JobStatus.DOWNLOADING
+            job.reopen()
+            self.refetch(job)
+        else:
+            job.status = status if status is not JobStatus.SENDING else JobStatus.PENDING
+            self.attach(job)
+
+    # ---- ending and recording ------------------------------------------------------------------
+    async def _end(
+        self, track: Track, status: JobStatus, error: str, exception: BaseException | None
     ) -> None:
-        await self._record(job, status=status.value, error=error)
-        job._finish(status, error=error, exception=exception)
+        if track.job.task_id is not None:
+            self.inflight.pop(track.job.task_id, None)
+        track.due = None
+        await self._record(track, status=status.value, error=error)
+        track.job.end(status, error=error, exception=exception)
+        self._poke()
 
-    async def _record(self, job: Job, **fields: Any) -> None:
-        """Write to the ledger off the loop, so a slow disk never stalls the poller."""
-        await asyncio.to_thread(self.ledger.update, job.id, **fields)
+    async def _end_unforeseen(self, track: Track, exc: BaseException) -> None:
+        job = track.job
+        what = f"{type(exc).__name__}: {exc}"
+        if job.status.charged:
+            await self._unsaved(track, what, exc)
+        elif job.task_id is not None:
+            await self._end(
+                track,
+                JobStatus.UNKNOWN,
+                f"following task {job.task_id} failed unexpectedly ({what}); it may still run. "
+                "Its id is kept: studio.resume() follows it again.",
+                exc,
+            )
+        else:
+            await self._end(track, JobStatus.FAILED, f"not sent: {what}", exc)
+
+    async def _record(self, track: Track, **fields: Any) -> None:
+        """Write fields of the job's row, off the loop. Never raises and never loses a field:
+        a write that fails (a full disk, a locked file) is kept, shown on the job, and
+        retried until it succeeds or the studio closes."""
+        track.unsaved.update(fields)
+        await self._flush(track)
+
+    async def _flush(self, track: Track) -> bool:
+        job = track.job
+        async with track.saving:
+            if not track.unsaved:
+                return True
+            fields = dict(track.unsaved)
+            try:
+                await asyncio.to_thread(self.ledger.update, job.id, **fields)
+            except Exception as exc:
+                self.stats["record_errors"] += 1
+                job.warning = (
+                    f"the ledger could not record this job ({type(exc).__name__}: {exc}); "
+                    "retrying. Nothing is lost while this kernel runs."
+                )
+                log.warning("job #%s: %s", job.id, job.warning)
+                job.changed()
+                if not track.retrying and not self._closing:
+                    track.retrying = True
+                    self._spawn(self._retry(track))
+                return False
+            for name, value in fields.items():
+                if track.unsaved.get(name, object()) is value:
+                    del track.unsaved[name]
+        if job.warning is not None and not track.unsaved:
+            job.warning = None
+            job.changed()
+        return True
+
+    async def _retry(self, track: Track) -> None:
+        pause = RECORD_RETRY[0]
+        try:
+            while track.unsaved and not self._closing:
+                await asyncio.sleep(pause)
+                if await self._flush(track):
+                    return
+                pause = min(RECORD_RETRY[1], pause * 2)
+        finally:
+            track.retrying = False
+
+
+def mirror(job: Job, row: dict[str, Any]) -> None:
+    """Show on a followed job what its row says (another studio moves it on)."""
+    status = JobStatus(row["status"])
+    changed = status is not job.status or row.get("task_id") != job.task_id
+    job.status = status
+    job.task_id = row.get("task_id")
+    job.error = row.get("error")
+    if row.get("sent_at") is not None and job.sent is None:
+        job.sent = row["sent_at"].timestamp()
+    if changed:
+        job.changed()
+
+
+def task_from_row(row: dict[str, Any]) -> Task:
+    """The task as the ledger remembers it (no server call)."""
+    outputs = (Output(url=row["video_url"]),) if row.get("video_url") else ()
+    status = TaskStatus.COMPLETED if JobStatus(row["status"]).charged else TaskStatus.FAILED
+    return Task(
+        id=row.get("task_id") or "",
+        model=row.get("model") or "",
+        status=status,
+        credits_used=row.get("credits_used") or 0,
+        outputs=outputs,
+        error=row.get("error"),
+        created_at=row.get("sent_at"),
+        completed_at=row.get("completed_at"),
+    )
+
+
+def finish_from_row(job: Job, row: dict[str, Any]) -> None:
+    """End a job as its (final) row says, without asking the server anything."""
+    status = JobStatus(row["status"])
+    if row.get("task_id"):
+        job.task = task_from_row(row)
+    job.local_path = Path(row["local_path"]) if row.get("local_path") else None
+    exception = (
+        DownloadError(row.get("error") or "") if status is JobStatus.DOWNLOAD_FAILED else None
+    )
+    job.end(status, error=row.get("error"), exception=exception)
 
 
 def _now() -> datetime:

@@ -7,19 +7,28 @@ import concurrent.futures
 import html
 import logging
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Coroutine, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..api import JobStatus, Request, Task, TaskFailedError
+from ..api import JobStatus, Request, SeedanceError, Task, TaskFailedError, WaitTimeoutError
 
 if TYPE_CHECKING:
     from ._host import Host
 
 log = logging.getLogger("seedance_nb")
+Fetch = Callable[["Job"], Coroutine[Any, Any, Path]]
 
 
-class JobCancelled(Exception):
+class JobError(SeedanceError):
+    """Raised by `result()` for a job that ended without a video; `job` says how and why."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        super().__init__(f"job #{job.id} ended {job.status}: {job.error or 'no reason given'}")
+
+
+class JobCancelled(JobError):
     """Raised by `result()` for a job cancelled before it was sent."""
 
 
@@ -60,11 +69,14 @@ class Job:
         self.submitted = time.time()
         self.sent: float | None = None  # when createTask returned (epoch seconds)
         self.predicted_seconds: float | None = None  # expected time from send to completion
+        self.ended: float | None = None  # when the job ended here (epoch seconds)
+        self.warning: str | None = None  # a problem that does not end the job (a ledger write)
         self.callback_errors: list[BaseException] = []
         self._callbacks: list[Callable[[Job], Any]] = []
         self._done: concurrent.futures.Future[Task] = concurrent.futures.Future()
         self._displays: list[Any] = []
-        self._canceller: Callable[[Job], bool] | None = None  # set when queued
+        self._canceller: Callable[[Job], bool] | None = None
+        self._fetcher: Fetch | None = None
 
     # ---- reading -------------------------------------------------------------------------------
     @property
@@ -77,9 +89,9 @@ class Job:
 
     @property
     def elapsed(self) -> float:
-        """Seconds since the task was sent (0 while queued)."""
-        end = self.task.completed_at.timestamp() if self.task and self.task.completed_at else None
-        return max(0.0, (end or time.time()) - self.sent) if self.sent else 0.0
+        """Seconds since the task was sent (0 while queued); it stops when the job ends, and
+        never goes backwards (both ends are this machine's clock)."""
+        return max(0.0, (self.ended or time.time()) - self.sent) if self.sent else 0.0
 
     @property
     def eta(self) -> float | None:
@@ -99,8 +111,37 @@ class Job:
 
     # ---- waiting -------------------------------------------------------------------------------
     def result(self, timeout: float | None = None) -> Task:
-        """Block until the job ends: the COMPLETED task, or the error that ended it."""
-        return self._host.block(self._done, timeout)
+        """Block until the job ends: the COMPLETED task, or the error that ended it.
+
+        Raises sd.WaitTimeoutError if `timeout` seconds pass first (the job goes on).
+        """
+        done = self._done
+        try:
+            return self._host.block(done, timeout)
+        except (TimeoutError, concurrent.futures.TimeoutError, asyncio.TimeoutError):
+            if done.done():
+                raise  # the job's own error, which happens to be a timeout
+            raise WaitTimeoutError(
+                self.task_id or f"of job #{self.id}", self.task, timeout or 0.0
+            ) from None
+
+    def result_now(self) -> Task:
+        """The result of a job that has ended (raises its error); never blocks."""
+        return self._done.result(timeout=0)
+
+    def download(self) -> Path:
+        """Fetch this job's paid video again and return its path.
+
+        For a job whose video could not be saved (DOWNLOAD_FAILED), or whose file is gone: the
+        task is queried for a fresh URL (hosted URLs expire), then the file is fetched and
+        checked to its last frame.
+        """
+        if self._fetcher is None:
+            raise SeedanceError(f"job #{self.id} is not attached to a running studio")
+        fetch = self._fetcher
+        self._host.block(self._host.submit(fetch(self)))
+        assert self.local_path is not None
+        return self.local_path
 
     def __await__(self) -> Generator[Any, None, Task]:
         return asyncio.wrap_future(self._done).__await__()
@@ -120,7 +161,27 @@ class Job:
 
         return self._host.block(self._host.submit(on_loop()))
 
-    # ---- changing (on the loop) ----------------------------------------------------------------
+    # ---- the engine's interface (on the studio's loop) -----------------------------------------
+    def bind(self, *, cancel: Callable[[Job], bool], fetch: Fetch) -> None:
+        """The engine that moves this job: how to cancel it and how to fetch its video."""
+        self._canceller, self._fetcher = cancel, fetch
+
+    def reopen(self) -> None:
+        """Give an ended job another outcome (its video is being fetched again)."""
+        if self._done.done():
+            self._done = concurrent.futures.Future()
+            self.ended = None
+
+    def changed(self) -> None:
+        """Tell callbacks and live displays that a field changed."""
+        self._changed()
+
+    def end(
+        self, status: JobStatus, *, error: str | None = None, exception: BaseException | None = None
+    ) -> None:
+        """The job has ended with `status`; `result()` returns or raises from now on."""
+        self._finish(status, error=error, exception=exception)
+
     def _changed(self) -> None:
         for callback in list(self._callbacks):
             try:
@@ -134,14 +195,25 @@ class Job:
     def _finish(
         self, status: JobStatus, *, error: str | None = None, exception: BaseException | None = None
     ) -> None:
+        if self._done.done():  # ended already (two paths raced): the first outcome stands
+            return
         self.status = status
         self.error = error or self.error
+        self.ended = time.time()
         if status is JobStatus.COMPLETED and self.task is not None:
             self._done.set_result(self.task)
         elif status is JobStatus.FAILED and self.task is not None and exception is None:
             self._done.set_exception(TaskFailedError(self.task))
-        else:
-            self._done.set_exception(exception or JobCancelled(error or status.value))
+        elif status is JobStatus.CANCELLED:
+            self._done.set_exception(JobCancelled(self))
+        elif status is JobStatus.FAILED and exception is not None:
+            self.exception = exception  # refused by the server or locally: its own error
+            self._done.set_exception(exception)
+        else:  # what happened and what to do, with the underlying error as its cause
+            self.exception = exception
+            error_ = JobError(self)
+            error_.__cause__ = exception
+            self._done.set_exception(error_)
         self._changed()
 
     # ---- showing -------------------------------------------------------------------------------

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import logging
 import os
 import sys
+import threading
+import weakref
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -16,27 +19,27 @@ from ..api import (
     AsyncClient,
     Client,
     Credits,
-    Output,
+    JobStatus,
     Request,
-    Task,
-    TaskStatus,
     ValidationError,
+    WaitTimeoutError,
     check_model,
     estimate_credits,
     from_inputs,
 )
-from ..ledger import Ledger
-from ._engine import Engine
+from ..ledger import HEARTBEAT, Ledger, Owner
+from ._engine import DEADLINE, Engine, finish_from_row
 from ._fingerprint import LOOPBACK, fingerprint, server_kind
 from ._host import Host
-from ._job import Job, JobStatus
+from ._job import Job
 from ._sweep import Sweep
 
 if TYPE_CHECKING:
     import pandas as pd
 
-UNSENT = ("QUEUED",)
 SIM_CREDITS = 10_000
+log = logging.getLogger("seedance_nb")
+_OPEN: weakref.WeakSet[Studio] = weakref.WeakSet()  # closed quietly at exit if the user did not
 
 
 class Studio:
@@ -60,6 +63,7 @@ class Studio:
         uploader: Any = None,
         webhook_url: str | None = None,
         verbose: bool = True,
+        deadline: float = DEADLINE,
     ) -> None:
         self.experiment = _experiment(experiment)
         self.verbose = verbose
@@ -76,6 +80,11 @@ class Studio:
             self.ledger.set_budget(self.experiment, budget)
         self._jobs: dict[int, Job] = {}
         self._listeners: list[Callable[[Job], Any]] = []
+        self.owner = Owner.new()
+        self.ledger.register(self.owner)
+        self._beating = threading.Event()
+        self._heart = threading.Thread(target=self._beat, name="seedance-heartbeat", daemon=True)
+        self._heart.start()
         self._host = Host()
         self._webhook = None
         callback_url = None
@@ -87,20 +96,32 @@ class Studio:
         self.engine = Engine(
             aio,
             self.ledger,
+            owner=self.owner,
             concurrency=concurrency,
             outputs=self.outputs,
             poll_interval=poll_interval,
             uploader=self._upload,
             callback_url=callback_url,
+            deadline=deadline,
         )
         history = self.ledger.rows(status="COMPLETED")
         self._host.block(self._host.submit(self._start(history)))
-        left = [r for r in self.ledger.unfinished() if r["base_url"] == self.base_url]
+        _OPEN.add(self)
+        left = [r for r in self.ledger.claimable(self.owner) if r["base_url"] == self.base_url]
         if left:
             self._say(
                 f"{len(left)} unfinished job(s) in the ledger from an earlier kernel: "
                 "studio.resume() re-attaches them."
             )
+
+    def _beat(self) -> None:
+        """Tell the ledger this studio is alive, from a thread of its own: a long cell that
+        holds the kernel's loop must not make its rows look abandoned."""
+        while not self._beating.wait(HEARTBEAT):
+            try:
+                self.ledger.beat(self.owner)
+            except Exception as exc:  # a full disk: the next beat tries again
+                log.warning("studio heartbeat could not be written: %s", exc)
 
     async def _start(self, history: list[dict[str, Any]]) -> None:
         self.engine.start(history)
@@ -167,51 +188,91 @@ class Studio:
         self._check_uploadable(req)
         cost = estimate_credits(req, model)
         fp = fingerprint(req, model, self.base_url)
-        if not force:
-            earlier = self._earlier(fp, experiment)
-            if earlier is not None:
-                self._say(
-                    f"job #{earlier.id} already has this request in {experiment!r} "
-                    f"({earlier.status}); reusing it. force=True sends it again."
-                )
-                return earlier
         params = json.dumps({"model": model, "inputs": req.to_inputs(allow_local=True)})
-        row = self.ledger.log(  # the budget is checked inside the insert's own transaction
-            enforce_budget=True,
-            experiment=experiment,
-            label=label,
-            model=model,
-            mode=req.mode,
-            prompt=req.prompt,
-            params=params,
-            estimated_credits=cost,
-            status="QUEUED",
-            fingerprint=fp,
-            base_url=self.base_url,
-        )
-        job = self._track(Job(self._host, row, req, model, experiment, label, cost, fp))
+        fields = {
+            "experiment": experiment,
+            "label": label,
+            "model": model,
+            "mode": req.mode,
+            "prompt": req.prompt,
+            "params": params,
+            "estimated_credits": cost,
+            "status": "QUEUED",
+            "fingerprint": fp,
+            "base_url": self.base_url,
+            "owner": self.owner.id,
+        }
+        for _ in range(3):  # a dead simulator's row is closed, then the lookup runs again
+            # the lookup, the budget check and the insert are one write transaction
+            row_id, earlier = self.ledger.log_once(force=force, enforce_budget=True, **fields)
+            if earlier is None:
+                break
+            job = self._reuse(earlier)
+            if job is not None:
+                return job
+        else:  # pragma: no cover - three dead rows in a row would need three races
+            raise RuntimeError("could not settle an earlier row of this request")
+        job = self._track(Job(self._host, row_id, req, model, experiment, label, cost, fp))
         self._host.soon(self.engine.enqueue, job)
         left = self.ledger.remaining(experiment)
         budget = f"; {left} left of the budget" if left is not None else ""
-        self._say(f"job #{row} queued: {req.mode} on {model}, estimated {cost} credits{budget}")
+        self._say(f"job #{row_id} queued: {req.mode} on {model}, estimated {cost} credits{budget}")
         return job
 
-    def _earlier(self, fp: str, experiment: str) -> Job | None:
-        for job in reversed(self._jobs.values()):
-            if (
-                job.fingerprint == fp
-                and job.experiment == experiment
-                and job.status not in (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.SEND_FAILED)
-            ):
-                return job
-        row = self.ledger.find(fp, experiment)
-        if row is None:
+    def _reuse(self, row: dict[str, Any]) -> Job | None:
+        """The job for an earlier row of the same request, so a re-run pays nothing again.
+
+        None when that row can never finish (its simulator died with its kernel): it is
+        closed, and the caller writes a new one.
+        """
+        held = self._jobs.get(row["id"])
+        status = JobStatus(row["status"])
+        note = f"job #{row['id']} already has this request in {row['experiment']!r}"
+        if held is not None:
+            self._say(f"{note} ({held.status}); reusing it. force=True sends it again.")
+            return held
+        if status.final and status is not JobStatus.DOWNLOAD_FAILED:
+            job = self._job(row)
+            if job is None:
+                return None
+            finish_from_row(job, row)
+            if status is JobStatus.COMPLETED:
+                self._say(f"{note} (COMPLETED); reusing it. force=True sends it again.")
+            else:
+                self._say(
+                    f"{note}; it ended {status}: {row['error'] or 'no reason given'}. It was "
+                    "not sent again, since it may have run; force=True sends it again."
+                )
+            return job
+        claimed = self.ledger.claim(row["id"], self.owner)
+        if claimed is None:  # a live studio elsewhere moves it on: follow its row
+            job = self._job(row)
+            if job is None:
+                return None
+            self._host.soon(self.engine.follow, job)
+            self._say(f"{note}, and another running studio is on it; following that.")
+            return job
+        if not self._continuable(claimed):
             return None
-        if row["status"] == "COMPLETED":
-            return self._adopt(row)
-        if row["base_url"] == self.base_url:
-            return self._reattach(row)
-        return None
+        job = self._job(claimed)
+        if job is None:
+            return None
+        self._host.soon(self.engine.take_over, job, claimed)
+        self._say(f"{note} ({status}); picking it up. force=True sends it again.")
+        return job
+
+    def _continuable(self, row: dict[str, Any]) -> bool:
+        """Whether this studio can carry a claimed row on; closes the row of a dead simulator."""
+        if row["base_url"] == self.base_url or row["status"] == "QUEUED":
+            return True
+        if (urlsplit(row["base_url"] or "").hostname or "") in LOOPBACK:
+            self.ledger.update(
+                row["id"],
+                status="FAILED",
+                error="its simulator stopped with the kernel that ran it",
+            )
+            return False
+        return True
 
     def _check_uploadable(self, req: Request) -> None:
         local = req.local_files()
@@ -272,39 +333,56 @@ class Studio:
         """Block until the given jobs (default: all) have ended; errors stay on each job.
 
         Safe in a notebook cell: the wait lets the kernel's loop run the jobs meanwhile.
+        Raises sd.WaitTimeoutError if `timeout` seconds pass first (the jobs go on).
         """
         import asyncio
 
         jobs = self.jobs if jobs is None else list(jobs)
 
         async def ended() -> None:
-            if jobs:
-                await asyncio.wait([asyncio.wrap_future(j._done) for j in jobs], timeout=timeout)
+            if not jobs:
+                return
+            futures = [asyncio.wrap_future(j._done) for j in jobs]
+            await asyncio.wait(futures, timeout=timeout)
+            for future in futures:  # each error stays on its job; none is "never retrieved"
+                if future.done() and not future.cancelled():
+                    future.exception()
+                else:
+                    future.cancel()
 
         self._host.block(self._host.submit(ended()))
+        late = [j for j in jobs if not j.done]
+        if late:
+            raise WaitTimeoutError(
+                f"of {len(late)} job(s) (#{', #'.join(str(j.id) for j in late)})",
+                late[0].task,
+                timeout or 0.0,
+            )
         return jobs
 
     def resume(self) -> list[Job]:
-        """Re-attach to every job an earlier kernel left unfinished; send those still queued.
+        """Take over every row a gone studio left: unsent, in flight, or paid and not saved.
 
-        A job caught while createTask was in flight is not sent again: it may exist, so it
-        ends SEND_FAILED with an explanation instead of risking a second payment.
+        Rows of studios still running (in this process or another) are never touched. A job
+        caught while createTask was in flight is not sent again: it may exist, so it ends
+        SEND_FAILED with an explanation instead of risking a second payment.
         """
         jobs = []
-        for row in self.ledger.unfinished():
+        for row in self.ledger.claimable(self.owner):
             if row["id"] in self._jobs:
                 continue
-            if row["base_url"] != self.base_url:
-                if (urlsplit(row["base_url"] or "").hostname or "") in LOOPBACK:
-                    self.ledger.update(
-                        row["id"],
-                        status="FAILED",
-                        error="its simulator stopped with the kernel that ran it",
-                    )
+            if row["base_url"] != self.base_url and (
+                (urlsplit(row["base_url"] or "").hostname or "") not in LOOPBACK
+            ):
+                continue  # another server's row: a studio on that server resumes it
+            claimed = self.ledger.claim(row["id"], self.owner)
+            if claimed is None or not self._continuable(claimed):
                 continue
-            job = self._reattach(row)
-            if job is not None:
-                jobs.append(job)
+            job = self._job(claimed)
+            if job is None:
+                continue
+            self._host.soon(self.engine.take_over, job, claimed)
+            jobs.append(job)
         if jobs:
             self._say(f"resumed {len(jobs)} job(s)")
         return jobs
@@ -328,7 +406,9 @@ class Studio:
             row["fingerprint"],
         )
         job.task_id = row["task_id"]
+        job.status = JobStatus(row["status"])
         job.sent = row["sent_at"].timestamp() if row.get("sent_at") else None
+        job.local_path = Path(row["local_path"]) if row.get("local_path") else None
         return self._track(job)
 
     def _track(self, job: Job) -> Job:
@@ -354,53 +434,30 @@ class Studio:
 
         return results(self.ledger, _experiment(experiment or self.experiment))
 
-    def _reattach(self, row: dict[str, Any]) -> Job | None:
-        job = self._job(row)
-        if job is None:
-            return None
-        if row["status"] in UNSENT:
-            self._host.soon(self.engine.enqueue, job)
-        elif job.task_id is None:
-            error = (
-                "the kernel stopped while createTask was in flight; it may have been "
-                "created, so it was not sent again (force=True resubmits)"
-            )
-            self.ledger.update(job.id, status="SEND_FAILED", error=error)
-            self._host.soon(lambda: job._finish(JobStatus.SEND_FAILED, error=error))
-        else:
-            job.status = JobStatus(row["status"])
-            self._host.soon(self.engine.attach, job)
-        return job
-
-    def _adopt(self, row: dict[str, Any]) -> Job:
-        """A finished job from the ledger, e.g. after a restart: nothing is sent."""
-        job = self._job(row)
-        assert job is not None
-        completed: datetime | None = row.get("completed_at")
-        outputs = (Output(url=row["video_url"]),) if row.get("video_url") else ()
-        job.task = Task(
-            id=row["task_id"],
-            model=row["model"],
-            status=TaskStatus.COMPLETED,
-            credits_used=row["credits_used"] or 0,
-            outputs=outputs,
-            created_at=row.get("sent_at"),
-            completed_at=completed,
-        )
-        job.local_path = Path(row["local_path"]) if row.get("local_path") else None
-        job._finish(JobStatus.COMPLETED)
-        return job
-
     # ---- closing -------------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop polling, close connections, stop the simulator this studio started."""
-        if self._webhook is not None:
-            self._host.block(self._host.submit(self._webhook.stop()), 10)
-        self._host.block(self._host.submit(self.engine.aclose()), 10)
-        self._host.close()
-        self.ledger.close()
-        if self.simulator is not None:
-            self.simulator.stop()
+        """Stop polling, close connections, stop the simulator this studio started.
+
+        Unfinished rows stay in the ledger, free for `resume()` in another studio at once.
+        """
+        if self._beating.is_set():
+            return
+        self._beating.set()
+        _OPEN.discard(self)
+        try:
+            if self._webhook is not None:
+                self._host.block(self._host.submit(self._webhook.stop()), 10)
+            self._host.block(self._host.submit(self.engine.aclose()), 10)
+        finally:
+            self._host.close()
+            self._heart.join(timeout=5)
+            try:
+                self.ledger.retire(self.owner)
+            except Exception as exc:  # its heartbeat lapses instead
+                log.warning("could not retire this studio's owner row: %s", exc)
+            self.ledger.close()
+            if self.simulator is not None:
+                self.simulator.stop()
 
     def __enter__(self) -> Studio:
         return self
@@ -409,6 +466,16 @@ class Studio:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+@atexit.register
+def _close_open_studios() -> None:
+    """A script that ends without `studio.close()` exits quietly, its rows left for resume."""
+    for studio in list(_OPEN):
+        try:
+            studio.close()
+        except Exception:  # exiting anyway: say nothing more than the log does
+            log.debug("closing a studio at exit failed", exc_info=True)
 
 
 def _experiment(name: object) -> str:
