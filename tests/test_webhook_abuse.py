@@ -256,7 +256,7 @@ def test_replayed_callbacks_coalesce_instead_of_storming_query_task(start_sim, m
     start, asked, sim_asked = time.monotonic(), studio.engine.stats["queries"], queries(sim)
     answers = fire(rx.url, [callback(job.task_id)] * replays)
     # let any poll the burst started come back before counting
-    assert wait_until(lambda: job.task is not None and job.id in studio.engine._due)
+    assert wait_until(lambda: job.task is not None and studio.engine.tracks[job.id].due is not None)
     elapsed = time.monotonic() - start
 
     assert answers == [200] * replays
@@ -273,7 +273,7 @@ def test_replayed_callbacks_coalesce_instead_of_storming_query_task(start_sim, m
     again = studio.engine.stats["queries"]
     start = time.monotonic()
     assert fire(rx.url, [callback(job.task_id)] * replays) == [200] * replays
-    assert wait_until(lambda: job.id in studio.engine._due)
+    assert wait_until(lambda: studio.engine.tracks[job.id].due is not None)
     elapsed = time.monotonic() - start
     assert studio.engine.stats["queries"] - again <= 2 + 2 * int(elapsed / spacing)
     assert running_on_sim(sim) == 1 and not job.done and job.task.video_url is None

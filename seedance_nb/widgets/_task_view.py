@@ -30,6 +30,8 @@ class TaskView(anywidget.AnyWidget):
     prompt = t.Unicode("").tag(sync=True)
     experiment = t.Unicode("").tag(sync=True)
     status = t.Unicode("QUEUED").tag(sync=True)
+    final = t.Bool(False).tag(sync=True)  # from the one status vocabulary: JS keeps no list
+    failed = t.Bool(False).tag(sync=True)  # final without a video
     task_id = t.Unicode("").tag(sync=True)
     sent_at = t.Float(0.0).tag(sync=True)  # epoch seconds, 0 while queued
     finished_at = t.Float(0.0).tag(sync=True)
@@ -37,6 +39,7 @@ class TaskView(anywidget.AnyWidget):
     estimated_credits = t.Int(0).tag(sync=True)
     credits_used = t.Int(-1).tag(sync=True)
     error = t.Unicode("").tag(sync=True)
+    warning = t.Unicode("").tag(sync=True)
     video_name = t.Unicode("").tag(sync=True)
     video_size = t.Int(0).tag(sync=True)
     _poster = t.Bytes(b"").tag(sync=True)
@@ -60,15 +63,17 @@ class TaskView(anywidget.AnyWidget):
             self.label, self.experiment = job.label or "", job.experiment
             self.prompt = job.request.prompt or ""
             self.status = str(job.status)
+            self.final = job.done and job.status.final
+            self.failed = self.final and job.status is not JobStatus.COMPLETED
             self.task_id = job.task_id or ""
             self.sent_at = job.sent or 0.0
-            completed = job.task.completed_at if job.task else None
-            self.finished_at = completed.timestamp() if completed else 0.0
+            self.finished_at = job.ended or 0.0  # this machine's clock, like sent_at
             self.predicted_seconds = job.predicted_seconds or 0.0
             self.estimated_credits = job.estimated_credits
             used = job.credits_used
             self.credits_used = -1 if used is None else used
             self.error = job.error or ""
+            self.warning = job.warning or ""
             if job.local_path and job.status is JobStatus.COMPLETED and job.done:
                 if self.video_name != job.local_path.name:
                     self._poster = poster(job.local_path)

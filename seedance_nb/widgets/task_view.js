@@ -1,8 +1,6 @@
 // TaskView: a live card for one job. All logic lives in Python; this only draws the state,
 // ticks the clock between updates, and turns the video bytes into a blob URL.
 
-const DONE = ["COMPLETED", "FAILED", "CANCELLED", "SEND_FAILED"];
-
 function fmt(seconds) {
   if (!isFinite(seconds) || seconds < 0) return "–";
   const s = Math.round(seconds);
@@ -21,6 +19,7 @@ function render({ model, el }) {
     <div class="sd-bar"><div class="sd-fill"></div></div>
     <div class="sd-times"></div>
     <div class="sd-error"></div>
+    <div class="sd-warning"></div>
     <div class="sd-media"></div>`;
   const $ = (sel) => el.querySelector(sel);
   let videoUrl = null;
@@ -44,6 +43,10 @@ function render({ model, el }) {
     const error = model.get("error");
     $(".sd-error").textContent = error;
     $(".sd-error").style.display = error ? "block" : "none";
+    const warning = model.get("warning");
+    $(".sd-warning").textContent = warning;
+    $(".sd-warning").style.display = warning ? "block" : "none";
+    el.classList.toggle("sd-failed", model.get("failed"));
     tick();
     showVideo();
   }
@@ -53,15 +56,18 @@ function render({ model, el }) {
     const sent = model.get("sent_at");
     const finished = model.get("finished_at");
     const predicted = model.get("predicted_seconds");
-    const done = DONE.includes(status);
+    const done = model.get("final");
     const now = Date.now() / 1000;
-    const elapsed = sent ? (finished || now) - sent : 0;
+    const elapsed = sent ? Math.max(0, (finished || now) - sent) : 0;
     let fraction = done ? 1 : predicted > 0 ? Math.min(0.97, elapsed / predicted) : 0;
     $(".sd-fill").style.width = `${(fraction * 100).toFixed(1)}%`;
     $(".sd-bar").classList.toggle("sd-indeterminate", !done && sent > 0 && !(predicted > 0));
-    let text = sent ? `elapsed ${fmt(elapsed)}` : "waiting in the local queue";
+    let text;
+    if (sent) text = `elapsed ${fmt(elapsed)}`;
+    else if (done) text = "ended before it was sent";
+    else text = "waiting in the local queue";
     if (!done && sent && predicted > 0) text += ` · eta ${fmt(predicted - elapsed)}`;
-    if (status === "COMPLETED" && !model.get("video_name")) text += " · downloading…";
+    if (status === "DOWNLOADING") text += " · saving the video…";
     $(".sd-times").textContent = text;
   }
 
