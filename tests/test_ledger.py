@@ -223,7 +223,7 @@ def test_rows_find_and_unfinished(ledger):
 def test_df_has_real_dtypes_and_follows_changes(ledger):
     first = done(ledger, "beach", seconds=42)
     ledger.log(experiment="city", label="B", estimated_credits=160, status="QUEUED")
-    df = ledger.df
+    df = ledger.df_full
     assert list(df.index) == [first, first + 1] and df.index.name == "id"
     for name in ("submitted_at", "sent_at", "completed_at"):
         assert df[name].dtype == "datetime64[ns, UTC]"
@@ -243,7 +243,7 @@ def test_df_has_real_dtypes_and_follows_changes(ledger):
     assert "rev" not in df.columns
     ledger.update(first + 1, status="COMPLETED", credits_used=160)
     third = ledger.log(experiment="forest", estimated_credits=1, status="QUEUED")
-    again = ledger.df
+    again = ledger.df_full
     assert again.loc[first + 1, "status"] == "COMPLETED" and third in again.index
     assert again["experiment"].dtype == "category" and len(again) == 3
     pd.testing.assert_frame_equal(again, full_load(ledger.path))
@@ -272,8 +272,32 @@ def test_df_follows_random_changes_exactly(ledger):
                 completed_at=T0 + timedelta(seconds=rng.randrange(100)),
             )
         if rng.random() < 0.2:
-            pd.testing.assert_frame_equal(ledger.df, full_load(ledger.path))
-    pd.testing.assert_frame_equal(ledger.df, full_load(ledger.path))
+            pd.testing.assert_frame_equal(ledger.df_full, full_load(ledger.path))
+    pd.testing.assert_frame_equal(ledger.df_full, full_load(ledger.path))
+
+
+def test_df_shows_the_columns_people_read_first_and_df_full_has_the_rest(ledger):
+    row = done(ledger, "beach", label="A", prompt="a kite", fingerprint="f" * 16)
+    df, full = ledger.df, ledger.df_full
+    assert list(df.columns) == [
+        "experiment",
+        "label",
+        "status",
+        "mode",
+        "model",
+        "prompt",
+        "estimated_credits",
+        "credits_used",
+        "render_seconds",
+        "submitted_at",
+        "local_path",
+    ]
+    assert df.index.name == "id" and list(df.index) == [row]
+    assert {"params", "fingerprint", "owner", "task_id", "sent_at"} <= set(full.columns)
+    assert "fingerprint" not in df and full.loc[row, "fingerprint"] == "f" * 16
+    pd.testing.assert_frame_equal(df, full[df.columns])  # the same dtypes, the same values
+    df.loc[row, "prompt"] = "changed"
+    assert ledger.df.loc[row, "prompt"] == "a kite"  # a copy, like df_full
 
 
 def test_df_is_a_copy(ledger):
@@ -285,7 +309,7 @@ def test_df_is_a_copy(ledger):
 
 
 def test_df_of_an_empty_ledger_has_the_columns_and_dtypes(ledger):
-    df = ledger.df
+    df = ledger.df_full
     assert df.empty and df.index.name == "id"
     assert df["completed_at"].dtype == "datetime64[ns, UTC]" and "render_seconds" in df
     assert ledger.summary().empty and ledger.votes().empty
@@ -311,7 +335,7 @@ def test_df_sees_plain_sql_edits(ledger):
     with sqlite3.connect(ledger.path) as db:
         db.execute("DELETE FROM submissions WHERE id = ?", (rows[1],))
     assert rows[1] not in ledger.df.index
-    pd.testing.assert_frame_equal(ledger.df, full_load(ledger.path))
+    pd.testing.assert_frame_equal(ledger.df_full, full_load(ledger.path))
 
 
 def test_a_snapshot_in_the_file_speeds_the_next_kernel_and_stays_exact(tmp_path, monkeypatch):
@@ -331,7 +355,7 @@ def test_a_snapshot_in_the_file_speeds_the_next_kernel_and_stays_exact(tmp_path,
         loaded = []
         real = _frame.decode
         monkeypatch.setattr(_frame, "decode", lambda blob: loaded.append(1) or real(blob))
-        df = fresh.df
+        df = fresh.df_full
         assert loaded == [1]  # came from the snapshot
         assert df.loc[ids[0], "status"] == "FAILED" and df.loc[ids[1], "prompt"] == "edited"
         pd.testing.assert_frame_equal(df, full_load(path))
@@ -339,7 +363,7 @@ def test_a_snapshot_in_the_file_speeds_the_next_kernel_and_stays_exact(tmp_path,
         db.execute("DELETE FROM submissions WHERE id = ?", (ids[2],))
         assert db.execute("SELECT COUNT(*) FROM df_snapshot").fetchone()[0] == 0
     with Ledger(path) as fresh:
-        pd.testing.assert_frame_equal(fresh.df, full_load(path))
+        pd.testing.assert_frame_equal(fresh.df_full, full_load(path))
 
 
 def test_a_damaged_snapshot_is_ignored(tmp_path, monkeypatch):
@@ -352,7 +376,7 @@ def test_a_damaged_snapshot_is_ignored(tmp_path, monkeypatch):
     with sqlite3.connect(path) as db:
         db.execute("UPDATE df_snapshot SET data = x'00010203'")
     with Ledger(path) as fresh:
-        pd.testing.assert_frame_equal(fresh.df, full_load(path))
+        pd.testing.assert_frame_equal(fresh.df_full, full_load(path))
 
 
 def test_summary_spent_and_committed(ledger):
@@ -415,10 +439,32 @@ def test_plot_has_a_line_per_experiment(ledger):
     assert ledger.plot(ax=axes[1]) is mine and len(axes[1].get_lines()) == 2
 
 
+def test_plot_shows_itself_as_a_png_readable_on_dark_themes(ledger):
+    import io
+
+    from IPython.core.formatters import PNGFormatter
+    from matplotlib.colors import to_rgba
+    from PIL import Image
+
+    done(ledger, "a")
+    done(ledger, "b", seconds=60)
+    figure = ledger.plot()
+    png = PNGFormatter()(figure)  # what IPython shows for a cell's value, no pyplot involved
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.mode == "RGBA" and image.getpixel((2, 2))[3] == 255  # opaque, not see-through
+    ax = figure.axes[0]
+    assert to_rgba(figure.get_facecolor())[3] == 1 and to_rgba(ax.get_facecolor())[3] == 1
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["a", "b"]
+    assert legend.get_title().get_text() == "experiment"
+    assert ax.get_legend().get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1  # outside
+
+
 def test_exports_round_trip(ledger, tmp_path):
     done(ledger, "a", label="A", prompt='a "quoted", comma')
     ledger.log(experiment="b", status="QUEUED", estimated_credits=40)
-    df = ledger.df
+    df = ledger.df_full
     parquet = pd.read_parquet(ledger.to_parquet(tmp_path / "l.parquet"))
     pd.testing.assert_frame_equal(parquet, df)
     out = ledger.to_csv(tmp_path / "l.csv")
@@ -564,6 +610,17 @@ def test_votes(ledger):
         ledger.vote("ab", a, [a, b])
     with pytest.raises(KeyError):
         ledger.vote("ab", a, [999])
+
+
+def test_a_ballot_can_be_retracted(ledger):
+    a, b, c = (done(ledger, "ab") for _ in range(3))
+    ledger.vote("ab", a, [b, c])
+    ledger.vote("ab", b, [c])
+    ledger.retract_vote(1)
+    votes = ledger.votes("ab")
+    assert list(votes["ballot"]) == [2] and list(votes["winner"]) == [b]
+    with pytest.raises(KeyError):
+        ledger.retract_vote(1)
 
 
 # ---- threads ------------------------------------------------------------------------------------

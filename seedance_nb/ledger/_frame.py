@@ -5,6 +5,8 @@ Imported only when a view is asked for, so `import seedance_nb.ledger` never loa
 
 from __future__ import annotations
 
+import functools
+import io
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +24,21 @@ FRAME_COLUMNS = [*FIELDS, "render_seconds"]
 # bump the version when the frame's columns or dtypes change: older snapshots are then ignored
 FORMAT = "arrow-ipc/1/" + ",".join(FRAME_COLUMNS)
 NAT = np.iinfo(np.int64).min
+# what `Ledger.df` shows (the id is the index): what was asked, how it went, what it cost, where
+# the video is; the request JSON, task id, fingerprint, owner and other times are in `df_full`
+READ_FIRST = [
+    "experiment",
+    "label",
+    "status",
+    "mode",
+    "model",
+    "prompt",
+    "estimated_credits",
+    "credits_used",
+    "render_seconds",
+    "submitted_at",
+    "local_path",
+]
 
 
 def build(names: list[str], rows: list[tuple[Any, ...]]) -> pd.DataFrame:
@@ -105,8 +122,11 @@ def merge(old: pd.DataFrame | None, changed: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def view(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy the caller may change freely without touching the ledger's cache."""
+def view(frame: pd.DataFrame, full: bool = False) -> pd.DataFrame:
+    """A copy the caller may change freely without touching the ledger's cache: every column
+    (`full`), or only the ones people read first (`READ_FIRST`), with the same dtypes."""
+    if not full:
+        return frame[READ_FIRST].copy(deep=not PANDAS3)
     return frame.copy(deep=not PANDAS3)  # pandas 3 copies on write: a shallow copy is safe
 
 
@@ -179,16 +199,41 @@ def summary(frame: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
     )
 
 
+PAPER = "#ffffff"  # an opaque light chart reads the same on light and dark notebook themes
+INK = "#1f2328"
+RULE = "#d0d7de"
+
+
+@functools.cache
+def _chart() -> type[Figure]:
+    """A Figure that shows itself as a PNG in IPython, with or without pyplot and the inline
+    backend (a bare Figure would print as `<Figure size 700x350 with 1 Axes>`)."""
+    from matplotlib.figure import Figure
+
+    class Chart(Figure):
+        def _repr_png_(self) -> bytes:
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png", dpi=100, facecolor=self.get_facecolor())
+            return buffer.getvalue()
+
+    Chart.__module__, Chart.__qualname__ = __name__, "Chart"
+    return Chart
+
+
 def plot(frame: pd.DataFrame, ax: Any = None) -> Figure:
-    """Cumulative credits used over time (by completion), one step line per experiment."""
+    """Cumulative credits used over time (by completion), one step line per experiment.
+
+    Without `ax`, a new figure that displays itself as a PNG when it is a cell's value, drawn
+    dark on an opaque light background (readable in dark themes), legend outside the axes.
+    """
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
 
     done = frame[frame["status"] == "COMPLETED"].dropna(subset=["completed_at"])
     done = done.sort_values("completed_at", kind="stable")
     if ax is None:
-        figure = Figure(figsize=(7, 3.5), layout="constrained")
-        ax = figure.add_subplot()
+        figure = _chart()(figsize=(7.5, 3.5), layout="constrained", facecolor=PAPER)
+        ax = figure.add_subplot(facecolor=PAPER)
     else:
         figure = ax.figure
         while not isinstance(figure, Figure):  # an axes in a SubFigure: return the whole figure
@@ -196,13 +241,41 @@ def plot(frame: pd.DataFrame, ax: Any = None) -> Figure:
     for name, group in done.groupby("experiment", observed=True):
         times = group["completed_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
         used = group["credits_used"].fillna(0).astype("int64").cumsum().to_numpy()
-        ax.step(times, used, where="post", label=str(name))
+        ax.step(times, used, where="post", label=str(name), marker="o", markersize=3)
     locator = AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    ax.set_xlabel("completed at (UTC)")
-    ax.set_ylabel("credits used (cumulative)")
-    ax.set_title("Credits by experiment")
+    ax.set_xlabel("completed at (UTC)", color=INK)
+    ax.set_ylabel("credits used (cumulative)", color=INK)
+    ax.set_title("Credits by experiment", color=INK, loc="left", fontweight="bold")
+    ax.tick_params(colors=INK, which="both")
+    ax.grid(True, color=RULE, linewidth=0.6)
+    ax.set_axisbelow(True)
+    for spine in ax.spines.values():
+        spine.set_color(RULE)
     if len(done):
-        ax.legend(loc="upper left")
+        ax.set_ylim(bottom=0)
+        count = done["experiment"].nunique()
+        legend = ax.legend(
+            title="experiment",
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1),
+            borderaxespad=0,
+            ncols=1 if count <= 12 else 2,
+            facecolor=PAPER,
+            edgecolor=RULE,
+            labelcolor=INK,
+            fontsize="small",
+        )
+        legend.get_title().set_color(INK)
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "no completed jobs yet",
+            ha="center",
+            va="center",
+            color=INK,
+            transform=ax.transAxes,
+        )
     return figure

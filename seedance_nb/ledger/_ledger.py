@@ -455,6 +455,12 @@ class Ledger:
                 [(experiment, ballot, winner_row, loser, now) for loser in losers],
             )
 
+    def retract_vote(self, ballot: int) -> None:
+        """Take back one ballot (every pairwise preference it recorded), e.g. a vote undone."""
+        with self._write() as db:
+            if not db.execute("DELETE FROM votes WHERE ballot = ?", (ballot,)).rowcount:
+                raise KeyError(f"no ballot {ballot}")
+
     def votes(self, experiment: str | None = None) -> pd.DataFrame:
         """Every pairwise preference: one row per (ballot, winner, loser), oldest first."""
         where, args = scope(experiment, None)
@@ -467,9 +473,19 @@ class Ledger:
     # ---- pandas views --------------------------------------------------------------------------
     @property
     def df(self) -> pd.DataFrame:
-        """One row per submission, indexed by id, with proper dtypes and `render_seconds`.
+        """One row per submission, indexed by id, with the columns people read first: experiment,
+        label, status, mode, model, prompt, estimated_credits, credits_used, render_seconds,
+        submitted_at, local_path (every column, same dtypes: `df_full`)."""
+        return self._view(full=False)
 
-        The first read in a process starts from the columnar snapshot kept in the file (when
+    @property
+    def df_full(self) -> pd.DataFrame:
+        """One row per submission, indexed by id, every column with proper dtypes (the request
+        JSON, task id, times, fingerprint, owner...) and `render_seconds`."""
+        return self._view(full=True)
+
+    def _view(self, full: bool) -> pd.DataFrame:
+        """The first read in a process starts from the columnar snapshot kept in the file (when
         there is one) and reads only rows written since; later reads fetch only rows changed
         since (by any kernel), so a live view over a long ledger stays cheap.
         """
@@ -481,29 +497,30 @@ class Ledger:
                 with self._lock:
                     if _cache.save_snapshot(self._db, cache, BUSY_MS):
                         cache.unsaved = 0
-            return _frame.view(cache.frame)
+            return _frame.view(cache.frame, full=full)
 
     def summary(self, by: str | list[str] = "experiment") -> pd.DataFrame:
         """Per group: count, completed, failed, in_flight, estimated and used credits (sums),
         mean_render_s (seconds from send to completion)."""
         from . import _frame
 
-        return _frame.summary(self.df, by)
+        return _frame.summary(self.df_full, by)
 
     def plot(self, ax: Any = None) -> Figure:
-        """Cumulative credits used over time, one line per experiment (a matplotlib Figure)."""
+        """Cumulative credits used over time, one line per experiment: a matplotlib Figure that
+        shows itself as a PNG when it is a cell's value (or drawn into `ax`)."""
         from . import _frame
 
-        return _frame.plot(self.df, ax)
+        return _frame.plot(self.df_full, ax)
 
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
-        """Write `.df` as CSV (times in ISO-8601 with their UTC offset); returns the path."""
-        self.df.to_csv(path)
+        """Write `.df_full` as CSV (times in ISO-8601 with their UTC offset); returns the path."""
+        self.df_full.to_csv(path)
         return Path(path)
 
     def to_parquet(self, path: str | os.PathLike[str]) -> Path:
-        """Write `.df` as Parquet (dtypes and categories kept); returns the path."""
-        self.df.to_parquet(path)
+        """Write `.df_full` as Parquet (dtypes and categories kept); returns the path."""
+        self.df_full.to_parquet(path)
         return Path(path)
 
     # ---- closing -------------------------------------------------------------------------------
