@@ -1,6 +1,10 @@
 """Retries live here and only here: idempotent methods are retried with backoff, honouring
 Retry-After; anything else (createTask's POST) goes through exactly once, unless the caller
-marks the request safe to repeat with the `RETRY_SAFE` extension (an asset upload is)."""
+marks the request safe to repeat with the `RETRY_SAFE` extension (an asset upload is).
+
+The policy is a few pure functions (`should_retry`, `retry_delay`, `retry_after`) apart from the
+send loop, so each rule can be tested without a server.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import email.utils
 import logging
 import random
 import time
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import httpx
 
@@ -18,13 +24,76 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_RETRY_AFTER = 60.0
 RETRY_SAFE = "seedance_nb.retry_safe"  # request extension: repeating it cannot spend credits
+# Request extension: hand the body over unread, for the caller to stream (a video download).
+# Only failures before the body starts are retried then; a body cut off half-way is the caller's.
+STREAM = "seedance_nb.stream"
+
+
+def may_repeat(method: str, extensions: Mapping[str, Any]) -> bool:
+    """True if sending this request twice cannot spend credits: an idempotent method, or a
+    request marked RETRY_SAFE. A POST that timed out may still have created a task."""
+    return method.upper() in IDEMPOTENT or bool(extensions.get(RETRY_SAFE))
+
+
+def should_retry(
+    method: str,
+    extensions: Mapping[str, Any],
+    outcome: int | BaseException,
+    attempt: int,
+    max_retries: int,
+) -> bool:
+    """Whether attempt number `attempt` (0 for the first) deserves another, given its `outcome`:
+    an HTTP status, or the exception it raised. Only transport errors, 429 and 5xx gateway
+    statuses are worth repeating, only for requests that may repeat, and only `max_retries` times.
+    """
+    if attempt >= max_retries or not may_repeat(method, extensions):
+        return False
+    if isinstance(outcome, BaseException):
+        return isinstance(outcome, httpx.TransportError)
+    return outcome in RETRY_STATUSES
+
+
+def retry_delay(
+    attempt: int,
+    response: httpx.Response | None,
+    backoff: float,
+    max_backoff: float,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Seconds to wait before retry number `attempt` + 1: what the server asked for in
+    Retry-After if it asked for a positive wait, else exponential backoff with jitter (between
+    half and all of the step, so many clients do not retry in step). `rand` gives [0, 1)."""
+    asked = retry_after(response) if response is not None else None
+    if asked:
+        return asked
+    step = min(max_backoff, backoff * 2**attempt)
+    return (0.5 + 0.5 * rand()) * step
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the server asked us to wait (delta-seconds or an HTTP date), capped."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, min(seconds, MAX_RETRY_AFTER))
 
 
 class RetryTransport(httpx.AsyncBaseTransport):
     """Wrap a transport so GETs survive dropped connections, 5xx and 429, and POSTs never repeat.
 
     A POST that times out or answers 5xx may still have created a task, so sending it again
-    could spend credits twice; the caller gets the error instead and decides.
+    could spend credits twice; the caller gets the error instead and decides. A body is read
+    here, so one cut off half-way is retried like any other failure, unless the request carries
+    the STREAM extension: then the response comes back unread and memory stays bounded.
     """
 
     def __init__(
@@ -41,56 +110,39 @@ class RetryTransport(httpx.AsyncBaseTransport):
         self.max_backoff = max_backoff
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method not in IDEMPOTENT and not request.extensions.get(RETRY_SAFE):
-            return await self._inner.handle_async_request(request)
+        streaming = bool(request.extensions.get(STREAM))
         attempt = 0
         while True:
             try:
                 response = await self._inner.handle_async_request(request)
-                try:
-                    await response.aread()  # a body cut off half-way is a failed attempt too
-                except httpx.TransportError:
-                    await response.aclose()
-                    raise
+                if not streaming:
+                    try:
+                        await response.aread()  # a body cut off half-way is a failed attempt too
+                    except httpx.TransportError:
+                        await response.aclose()
+                        raise
             except httpx.TransportError as exc:
-                if attempt >= self.max_retries:
+                if not should_retry(
+                    request.method, request.extensions, exc, attempt, self.max_retries
+                ):
                     raise
-                delay = self._delay(attempt)
-                log.debug(
-                    "retrying %s %s after %s", request.method, request.url.path, type(exc).__name__
-                )
+                delay = retry_delay(attempt, None, self.backoff, self.max_backoff)
+                why = type(exc).__name__
             else:
-                if response.status_code not in RETRY_STATUSES or attempt >= self.max_retries:
-                    return response
-                delay = retry_after(response) or self._delay(attempt)
-                await response.aclose()
-                log.debug(
-                    "retrying %s %s after %d",
+                if not should_retry(
                     request.method,
-                    request.url.path,
+                    request.extensions,
                     response.status_code,
-                )
+                    attempt,
+                    self.max_retries,
+                ):
+                    return response
+                delay = retry_delay(attempt, response, self.backoff, self.max_backoff)
+                why = str(response.status_code)
+                await response.aclose()
+            log.debug("retrying %s %s after %s", request.method, request.url.path, why)
             attempt += 1
             await asyncio.sleep(delay)
 
-    def _delay(self, attempt: int) -> float:
-        """Exponential backoff with full jitter, so many clients do not retry in step."""
-        return random.uniform(0.5, 1.0) * min(self.max_backoff, self.backoff * 2**attempt)
-
     async def aclose(self) -> None:
         await self._inner.aclose()
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """Seconds the server asked us to wait (delta-seconds or an HTTP date), capped."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return max(0.0, min(seconds, MAX_RETRY_AFTER))
