@@ -75,7 +75,7 @@ class Ledger:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._connect()
         except (OSError, sqlite3.Error) as exc:
-            raise LedgerError(str(self.path), _cause(exc)) from None
+            raise LedgerError(str(self.path), _cause(exc, self.path)) from None
         try:
             _wal(self._db)
             # FULL syncs the WAL on every commit: a row whose log() returned survives even a
@@ -91,7 +91,7 @@ class Ledger:
             self._reader.execute("PRAGMA query_only = ON")
         except sqlite3.Error as exc:
             self._db.close()
-            raise LedgerError(str(self.path), _cause(exc)) from None
+            raise LedgerError(str(self.path), _cause(exc, self.path)) from None
         except BaseException:
             self._db.close()
             raise
@@ -265,9 +265,12 @@ class Ledger:
             return owner_id in self._live(self._db)
 
     def claim(self, row_id: int, owner: Owner) -> dict[str, Any] | None:
-        """Take a row for `owner` if it is unowned, already its own, or its owner is gone.
+        """Take a row for `owner`; the row as it stands once claimed, or None if refused.
 
-        Returns the row as it stands once claimed, or None while another live studio owns it.
+        An unfinished row is taken only when unowned, already `owner`'s, or its owner is gone.
+        A final row needs nobody, so it is always taken; one whose paid video was not saved
+        (DOWNLOAD_FAILED) moves to DOWNLOADING as it is taken, so the next studio that asks
+        sees it in hand and follows instead of fetching the same file at the same time.
         The check and the change are one write transaction, so two studios never both win.
         """
         with self._write() as db:
@@ -276,23 +279,26 @@ class Ledger:
             if found is None:
                 raise KeyError(f"no ledger row {row_id}")
             row = decoded([d[0] for d in cursor.description], found)
-            if row["owner"] not in (None, owner.id) and row["owner"] in self._live(db):
+            final = row["status"] not in IN_FLIGHT
+            taken = not final and row["owner"] not in (None, owner.id)
+            if taken and row["owner"] in self._live(db):
                 return None
-            if row["owner"] != owner.id:
-                db.execute(
-                    f"UPDATE submissions SET owner = ?, rev = {NEXT_REV} WHERE id = ?",
-                    (owner.id, row_id),
-                )
-                row["owner"] = owner.id
+            status = "DOWNLOADING" if row["status"] == "DOWNLOAD_FAILED" else row["status"]
+            db.execute(
+                f"UPDATE submissions SET owner = ?, status = ?, rev = {NEXT_REV} WHERE id = ?",
+                (owner.id, status, row_id),
+            )
+            row["owner"], row["status"] = owner.id, status
             return row
 
     def claimable(self, owner: Owner) -> list[dict[str, Any]]:
-        """Rows that still need a studio (unfinished, or paid and not yet saved) whose owner is
-        gone: what `resume()` takes over. Rows of live studios are never listed."""
+        """Rows that still need a studio whose owner is gone, and paid videos not yet saved
+        (whoever holds them): what `resume()` takes over. Unfinished rows of live studios are
+        never listed."""
         with self._lock:
             alive = self._live(self._db) - {owner.id}
         rows = self.rows(status=list(RESUMABLE))
-        return [r for r in rows if r["owner"] not in alive]
+        return [r for r in rows if r["owner"] not in alive or r["status"] == "DOWNLOAD_FAILED"]
 
     def move(self, row_id: int, owner: Owner, expect: str, **fields: Any) -> bool:
         """Change a row only while `owner` holds it and its status is `expect`; False if not.
@@ -539,9 +545,13 @@ class Ledger:
         self.close()
 
 
-def _cause(exc: BaseException) -> str:
+def _cause(exc: BaseException, path: Path) -> str:
     """What went wrong with the file, in words that say what to do."""
     text = str(exc)
+    if path.exists() and (
+        not os.access(path, os.W_OK) or os.statvfs(path).f_flag & os.ST_RDONLY
+    ):
+        text = f"{text}: read-only"
     if "not a database" in text or "malformed" in text:
         return f"is not a seedance_nb ledger (not a readable SQLite database: {text})"
     if "readonly" in text or "read-only" in text:
@@ -557,9 +567,9 @@ def _wal(db: sqlite3.Connection) -> None:
     while True:
         try:
             mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        except sqlite3.OperationalError:
-            if time.monotonic() > deadline:
-                raise
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise  # only another kernel's brief hold is worth waiting for
             time.sleep(0.01)
             continue
         if str(mode).lower() != "wal":

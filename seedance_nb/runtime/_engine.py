@@ -472,8 +472,16 @@ class Engine:
         The row is claimed first, so two studios never write the same file at once.
         """
         track = self._track(job)
-        if not (job.status.charged or job.status is JobStatus.UNKNOWN) or job.task_id is None:
+        if job.task_id is None or not (job.status.charged or job.status is JobStatus.UNKNOWN):
             raise SeedanceError(f"job #{job.id} has no paid video to fetch (it is {job.status})")
+        task = None
+        if not job.status.charged:  # UNKNOWN: only a task the server now calls done
+            task = await self.client.get_task(job.task_id)
+            if task.status is not TaskStatus.COMPLETED:
+                raise SeedanceError(
+                    f"job #{job.id}: the server says task {job.task_id} is {task.status}, "
+                    "so there is no video yet; studio.resume() follows it again"
+                )
         row = await asyncio.to_thread(self.ledger.claim, job.id, self.owner)
         if row is None:
             raise SeedanceError(
@@ -483,8 +491,11 @@ class Engine:
         job.reopen()
         job.status = JobStatus.DOWNLOADING
         job.changed()
-        await self._fetch(track)
-        return job.result_now()
+        await self._record(track, status="DOWNLOADING")
+        await self._fetch(track, task)
+        job.result_now()  # raises what ended the fetch, if it failed again
+        assert job.local_path is not None
+        return job.local_path
 
     async def _fetch(self, track: Track, task: Task | None = None) -> None:
         """Save the video; COMPLETED only once a verified file is on disk.

@@ -84,6 +84,11 @@ class Job:
         return self._done.done()
 
     @property
+    def outcome(self) -> concurrent.futures.Future[Task]:
+        """The future of the job's result (a new one if the job is reopened to fetch again)."""
+        return self._done
+
+    @property
     def credits_used(self) -> int | None:
         return self.task.credits_used if self.task and self.task.done else None
 

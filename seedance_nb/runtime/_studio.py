@@ -342,13 +342,11 @@ class Studio:
         async def ended() -> None:
             if not jobs:
                 return
-            futures = [asyncio.wrap_future(j._done) for j in jobs]
-            await asyncio.wait(futures, timeout=timeout)
+            futures = [asyncio.wrap_future(j.outcome) for j in jobs]
             for future in futures:  # each error stays on its job; none is "never retrieved"
-                if future.done() and not future.cancelled():
-                    future.exception()
-                else:
-                    future.cancel()
+                future.add_done_callback(_retrieved)
+            await asyncio.wait(futures, timeout=timeout)  # never cancel them: that would
+            # cancel the jobs' own outcomes too
 
         self._host.block(self._host.submit(ended()))
         late = [j for j in jobs if not j.done]
@@ -466,6 +464,11 @@ class Studio:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _retrieved(future: Any) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 @atexit.register
