@@ -1,6 +1,15 @@
 """Rules for media references: URLs, asset references and local files (measured on disk).
 
 Pillow and PyAV are imported only when a local file is actually measured.
+
+Size caps. The API publishes no limit on the size of a reference file, so these are our own:
+MAX_IMAGE_BYTES (30 MiB), MAX_VIDEO_BYTES (200 MiB) and MAX_AUDIO_BYTES (50 MiB). They are
+generous for a reference of at most 15 s, and they keep a mistaken path (a disk image, a whole
+film) from being hashed and uploaded: a file over its cap is refused from `stat` alone, before
+anything opens it.
+
+A URL must not carry a user name or password: the request is stored in the ledger as sent, so
+the credential would be kept in clear.
 """
 
 from __future__ import annotations
@@ -18,6 +27,16 @@ Media = str | os.PathLike[str]
 
 MIN_IMAGE_SIDE = 400
 MAX_CLIP_SECONDS = 15.0
+MiB = 2**20
+MAX_IMAGE_BYTES = 30 * MiB
+MAX_VIDEO_BYTES = 200 * MiB
+MAX_AUDIO_BYTES = 50 * MiB
+MAX_BYTES: dict[str, int] = {
+    "image": MAX_IMAGE_BYTES,
+    "video": MAX_VIDEO_BYTES,
+    "audio": MAX_AUDIO_BYTES,
+}
+MAX_FILE_BYTES = max(MAX_BYTES.values())  # what an upload of any kind may be
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _ASSET = re.compile(r"^asset://[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -70,10 +89,20 @@ def check_ref(field: str, value: object, kind: MediaKind) -> str | Path:
     return check_url(field, text)
 
 
+def size_rule(path: Path, size: int, cap: int, kind: str) -> str:
+    """The rule a file over its size cap breaks, with both sizes in MiB."""
+    return (
+        f"a local {kind} file must be at most {cap / MiB:g} MiB; "
+        f"{path.name} is {size / MiB:,.1f} MiB"
+    )
+
+
 def check_url(field: str, url: str) -> str:
-    """Accept only http://, https:// and asset:// references."""
+    """Accept only http://, https:// and asset:// references, with no credentials in them."""
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         raise ValidationError(field, "a URL must not contain spaces or control characters")
+    if not _encodable(url):
+        raise ValidationError(field, "a URL must be text that can be encoded as UTF-8")
     scheme = url.split(":", 1)[0].lower()
     if scheme == "asset":
         if not _ASSET.match(url):
@@ -85,6 +114,10 @@ def check_url(field: str, url: str) -> str:
         raise ValidationError(
             field, f"must be an http(s) URL or an asset:// reference, not a {scheme[:20]}: URL"
         )
+    if "@" in _authority(url):  # checked before anything quotes the URL back
+        raise ValidationError(
+            field, "must not carry a user name or password (the ledger would store it in clear)"
+        )
     try:
         host = urlsplit(url).hostname
     except ValueError as exc:  # e.g. an unclosed [IPv6 bracket
@@ -94,11 +127,36 @@ def check_url(field: str, url: str) -> str:
     return url
 
 
+def _authority(url: str) -> str:
+    """The `//user:pw@host:port` part of a URL, found without parsing it (no error can quote it)."""
+    rest = url.split(":", 1)[1].lstrip("/\\") if ":" in url else url
+    return re.split(r"[/?#]", rest, maxsplit=1)[0]
+
+
+def _encodable(text: str) -> bool:
+    """Whether `text` can be sent and stored: UTF-8 has no form for a lone surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_local(field: str, path: Path, kind: MediaKind) -> Path:
-    """Check a local file exists and meets the API's limits for its kind."""
+    """Check a local file exists, is within its size cap (stat only), and meets the API's
+    limits for its kind (measured only once the size is known to be sane)."""
     if not _is_file(path):
         raise ValidationError(field, f"local file {_shown(str(path))} does not exist")
     path = path.expanduser()
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ValidationError(
+            field, f"local file {path.name!r} cannot be read ({reason})"
+        ) from None
+    if size > MAX_BYTES[kind]:
+        raise ValidationError(field, size_rule(path, size, MAX_BYTES[kind], kind))
     if kind == "image":
         width, height = image_size(field, path)
         if min(width, height) < MIN_IMAGE_SIDE:

@@ -83,6 +83,15 @@ def _prompt(value: object, *, required: bool) -> str | None:
         return None
     if not isinstance(value, str):
         raise ValidationError("prompt", f"must be a string; got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        position = exc.start
+        raise ValidationError(
+            "prompt",
+            f"must be text that can be encoded as UTF-8; character {position} is a lone "
+            "surrogate (often half of an emoji cut in two)",
+        ) from None
     if required and not value.strip():
         raise ValidationError("prompt", "is required for text-to-video and must not be blank")
     return value if value.strip() else None
