@@ -1,13 +1,28 @@
-"""AsyncClient: the one implementation of the Seedance2 HTTP API. `Client` wraps it."""
+"""AsyncClient: the one implementation of the Seedance2 HTTP API. `Client` wraps it.
+
+Three promises hold for every call:
+
+* `timeout` bounds the whole call (connection, headers, body, and the retries of a GET), so a
+  server that trickles its answer cannot hold a caller past it;
+* the API key is redacted from everything a server sends back, in every form it may echo it
+  (raw, JSON-escaped, URL-encoded, HTML character references, base64 at any alignment), before
+  the text is parsed or quoted;
+* every SeedanceError raised here is built outside the `except` block that saw the httpx error,
+  so its `__cause__` and `__context__` are None and nothing reachable from it holds the request
+  (and with it the Authorization header).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import functools
 import inspect
 import json
 import logging
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
@@ -18,20 +33,79 @@ import httpx
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
+    SeedanceError,
     TaskFailedError,
+    UnexpectedResponseError,
     ValidationError,
     WaitTimeoutError,
     error_for_status,
 )
-from ._models import Credits, Task, TaskStatus
+from ._media import MAX_FILE_BYTES, size_rule
+from ._models import Credits, Task, TaskStatus, quote_answer, readable_error
 from ._requests import Request, check_callback_url, check_model
 from ._transport import RETRY_SAFE, RetryTransport
 
 __version__ = "0.1.0"
 DEFAULT_BASE_URL = "https://seedance2-ai.ai/api/v1"
 log = logging.getLogger("seedance_nb")
+REDACTED = "[api key redacted]"
+UPLOAD_BYTES_PER_SECOND = 1_000_000  # an upload's deadline grows by a second per MB sent
 
 OnUpdate = Callable[[Task], Awaitable[None] | None]
+
+
+class CreateTaskUnclearError(UnexpectedResponseError, APIConnectionError):
+    """createTask answered 2xx in a shape we cannot read: the task may exist and be charged.
+
+    It is an UnexpectedResponseError (it quotes the answer) and an APIConnectionError (no usable
+    answer), so a caller that treats connection errors as "may have been created" stays safe.
+    """
+
+
+def redact(text: str, key: str | None) -> str:
+    """`text` with every form of `key` a server may echo replaced by a marker."""
+    if not key or not text:
+        return text
+    return _key_pattern(key).sub(REDACTED, text)
+
+
+@functools.lru_cache(maxsize=8)
+def _key_pattern(key: str) -> re.Pattern[str]:
+    """One regex for the key as raw text, escaped or encoded, and its base64 at any offset."""
+    needles = sorted({key, *_base64_middles(key)}, key=len, reverse=True)
+    return re.compile("|".join("".join(_char_forms(c) for c in n) for n in needles))
+
+
+def _char_forms(c: str) -> str:
+    """A regex for one character as a server may write it: literal, JSON `\\uXXXX` or `\\/`
+    (at any nesting depth), %XX (either case, once or twice encoded), `&#NN;` or `&#xHH;`."""
+    units = c.encode("utf-16-be", "surrogatepass")
+    forms = [
+        re.escape(c),
+        "".join(f"%(?:25)?(?i:{b:02x})" for b in c.encode("utf-8", "surrogatepass")),
+        "".join(rf"\\+u(?i:{units[i]:02x}{units[i + 1]:02x})" for i in range(0, len(units), 2)),
+        f"&#(?:0*{ord(c)}|(?i:x0*{ord(c):x}));",
+    ]
+    if c in '"\\/':
+        forms.append(r"\\+" + re.escape(c))
+    if c == " ":
+        forms.append(r"\+")
+    return "(?:" + "|".join(forms) + ")"
+
+
+def _base64_middles(key: str) -> set[str]:
+    """The base64 characters that depend on the key alone, at each of the three byte offsets it
+    may sit at inside an encoded blob ("Bearer <key>", "<key>:", a whole header), in the standard
+    and the URL-safe alphabet. Padding and the partial characters at the ends are left out."""
+    data = key.encode("utf-8", "surrogatepass")
+    middles: set[str] = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + data).decode()
+        start, end = -(-8 * offset // 6), 8 * (offset + len(data)) // 6
+        middle = encoded[start:end]
+        if len(middle) >= 8:  # a shorter run could match unrelated text
+            middles |= {middle, middle.translate(str.maketrans("+/", "-_"))}
+    return middles
 
 
 class AsyncClient:
@@ -46,7 +120,7 @@ class AsyncClient:
         api_key: str | None = None,
         base_url: str | None = None,
         *,
-        timeout: float = 30.0,
+        timeout: float | None = 30.0,
         max_retries: int = 4,
         retry_backoff: float = 0.5,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -94,38 +168,58 @@ class AsyncClient:
             raise ValidationError("api_key", "is required: pass api_key= or set SEEDANCE_API_KEY")
         return {"Authorization": f"Bearer {self._api_key}"}
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send one request and return its JSON body, or raise the matching SeedanceError."""
+    async def _request(
+        self, method: str, path: str, *, what: str, deadline: float | None = None, **kwargs: Any
+    ) -> Any:
+        """Send one request and return its JSON body, or raise the matching SeedanceError.
+
+        `deadline` (default: the client's timeout) bounds the whole exchange, retries included.
+        A 2xx answer that is not JSON raises UnexpectedResponseError quoting its start.
+        """
         headers = self._auth()
+        limit = self.timeout if deadline is None else deadline
+        response: httpx.Response | None = None
+        failure: SeedanceError | None = None
         try:
-            response = await self._client().request(method, path, headers=headers, **kwargs)
+            response = await asyncio.wait_for(
+                self._client().request(method, path, headers=headers, **kwargs), limit
+            )
         except httpx.TimeoutException as exc:
-            raise APITimeoutError(
-                f"{method} {path}: no answer in time ({type(exc).__name__})"
-            ) from None
+            failure = APITimeoutError(f"{method} {path}: no answer in time ({type(exc).__name__})")
+        except asyncio.TimeoutError:
+            failure = APITimeoutError(f"{method} {path}: no complete answer within {limit:g} s")
         except httpx.TransportError as exc:
-            raise APIConnectionError(
+            failure = APIConnectionError(
                 self._redact(f"{method} {path}: {type(exc).__name__}: {exc}")
-            ) from None
+            )
+        if failure is not None or response is None:  # raised here, so nothing chains the request
+            raise failure or APIConnectionError(f"{method} {path}: no answer")
         log.debug("%s %s -> %d", method, path, response.status_code)
-        text = self._redact(response.text)  # a server that echoes the key must not leak it
-        try:
-            body = json.loads(text) if text else None
-        except ValueError:
-            body = None
+        text = self._redact(response.text)  # before anything parses or quotes it
+        body, readable = _parse_json(text)
         if response.is_success:
+            if not readable:
+                reason = "an empty answer" if not text.strip() else "not JSON"
+                raise self._unexpected(what, text, reason, response.status_code)
             return body
         message = None
         if isinstance(body, dict):
-            message = body.get("message") or body.get("error") or body.get("detail")
+            message = readable_error(body.get("message") or body.get("error") or body.get("detail"))
         raise error_for_status(
-            response.status_code, str(message or text[:200] or response.reason_phrase), body
+            response.status_code, message or text[:200] or response.reason_phrase, body
         )
 
+    @staticmethod
+    def _unexpected(
+        what: str, answer: object, reason: str, status_code: int = 200
+    ) -> UnexpectedResponseError:
+        """The error for a 2xx answer we cannot use; for createTask, one that says it may exist."""
+        cls = CreateTaskUnclearError if what == "createTask" else UnexpectedResponseError
+        return cls(what, f"{reason}: {quote_answer(answer)}", status_code)
+
     def _redact(self, text: str) -> str:
-        """`text` with every copy of the API key replaced."""
-        key = self._api_key
-        return text.replace(key, "[api key redacted]") if key and key in text else text
+        """`text` with every form of the API key replaced."""
+        return redact(text, self._api_key)
 
     async def create_task(
         self, req: Request, model: str = "seedance2", callback_url: str | None = None
@@ -136,34 +230,58 @@ class AsyncClient:
         payload: dict[str, Any] = {"model": check_model(model), "inputs": req.to_inputs()}
         if (url := check_callback_url(callback_url)) is not None:
             payload["callBackUrl"] = url
-        body = await self._request("POST", "/jobs/createTask", json=payload)
-        if not isinstance(body, dict) or not isinstance(body.get("taskId"), str):
-            raise APIConnectionError(f"createTask answered without a taskId: {body!r:.200}")
-        return body["taskId"]
+        body = await self._request("POST", "/jobs/createTask", what="createTask", json=payload)
+        task_id = body.get("taskId") if isinstance(body, dict) else None
+        if not isinstance(task_id, str) or not task_id.strip():
+            raise self._unexpected("createTask", body, "no taskId string")
+        return task_id
 
     async def get_task(self, task_id: str) -> Task:
         """One queryTask: the task's current state."""
         if not isinstance(task_id, str) or not task_id.strip():
             raise ValidationError("task_id", "must be a non-empty string")
-        body = await self._request("GET", "/jobs/queryTask", params={"taskId": task_id})
+        body = await self._request(
+            "GET", "/jobs/queryTask", what="queryTask", params={"taskId": task_id}
+        )
         return Task.from_wire(body)
 
     async def credits(self) -> Credits:
         """The account's credit balance."""
-        return Credits.from_wire(await self._request("GET", "/account/credits"))
+        return Credits.from_wire(await self._request("GET", "/account/credits", what="credits"))
 
     async def upload_asset(self, path: str | os.PathLike[str]) -> str:
         """Upload a local file to the simulator's asset store; returns its asset:// reference.
 
         The hosted API has no upload route: against it this raises TaskNotFoundError (404).
-        An upload costs no credits, so unlike createTask it is retried like a GET.
+        An upload costs no credits, so unlike createTask it is retried like a GET. A file over
+        MAX_FILE_BYTES is refused from its size alone, before it is opened.
         """
         path = Path(path)
-        with path.open("rb") as fh:  # httpx rewinds the file for each attempt
+        problem = None
+        try:
+            size = path.stat().st_size
+            handle = path.open("rb")
+        except OSError as exc:
+            problem = f"cannot be read ({exc.strerror or type(exc).__name__})"
+        if problem is not None:
+            raise ValidationError("path", f"{path.name!r} {problem}")
+        if size > MAX_FILE_BYTES:
+            handle.close()
+            raise ValidationError("path", size_rule(path, size, MAX_FILE_BYTES, "upload"))
+        deadline = None if self.timeout is None else self.timeout + size / UPLOAD_BYTES_PER_SECOND
+        with handle:  # httpx rewinds the file for each attempt
             body = await self._request(
-                "POST", "/assets", files={"file": (path.name, fh)}, extensions={RETRY_SAFE: True}
+                "POST",
+                "/assets",
+                what="upload",
+                deadline=deadline,
+                files={"file": (path.name, handle)},
+                extensions={RETRY_SAFE: True},
             )
-        return str(body["url"])
+        url = body.get("url") if isinstance(body, dict) else None
+        if not isinstance(url, str) or not url.strip():
+            raise self._unexpected("upload", body, "no url string")
+        return url
 
     async def watch(self, task_id: str, *, poll_interval: float = 5.0) -> AsyncIterator[Task]:
         """Yield the task each time its status changes, ending with its final state."""
@@ -237,3 +355,11 @@ class AsyncClient:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+def _parse_json(text: str) -> tuple[Any, bool]:
+    """(parsed body, True), or (None, False) when `text` is not JSON at all."""
+    try:
+        return json.loads(text), True
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        return None, False
