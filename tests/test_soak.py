@@ -1,16 +1,19 @@
-"""Fault soak: 30 jobs through a studio in a real Jupyter kernel, against a simulator that
-answers 20% of requests with 500, cuts 10% of connections mid-response and fails 10% of tasks.
+"""Fault soak: two real Jupyter kernels share one ledger and one account, and each submits
+the same 30 jobs at the same moment, against a simulator that answers 20% of requests with
+500, cuts 10% of connections mid-response and fails 10% of tasks.
 
-Every job must end in a state the user can see (on the job, its widget and its ledger row),
-no submission may be sent twice, the ledger must equal the simulator's charges to the credit,
-no exception may reach the kernel, and the recognisable fake key used throughout must appear
-in none of the saved notebook (widget state included), the ledger, the logs or any error text.
+Every job must end in a state the user can see (on the job, its widget and its ledger row) and
+the same in both kernels, no submission may be sent twice (30 rows, one createTask at most
+each), the ledger must equal the simulator's charges to the credit, no exception may reach
+either kernel, and the recognisable fake key used throughout must appear in none of the saved
+notebooks (widget state included), the ledger, the logs or any error text.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -20,6 +23,7 @@ import nbformat
 import pytest
 from kernels import run_and_save
 from secret_scan import FAKE_KEY, scan_files, scanned_files
+from waiting import wait_until
 
 import seedance_nb as sd
 
@@ -27,6 +31,7 @@ pytestmark = pytest.mark.timeout(400)  # the first test pays for the soak itself
 
 JOBS = 30
 CREDITS = 1_000_000
+KERNELS = ("a", "b")
 TERMINAL = {"COMPLETED", "FAILED", "SEND_FAILED"}
 
 CELLS = [
@@ -37,6 +42,8 @@ CELLS = [
     "from seedance_nb.widgets import TaskView\n"
     "Image.new('RGB', (640, 480), 'teal').save(STILL)\n"
     "studio = sd.Studio(experiment='soak', poll_interval=0.05, concurrency=3)\nstudio",
+    "import time\nwhile not pathlib.Path(GO).exists():  # both kernels submit at one moment\n"
+    "    time.sleep(0.001)",
     "jobs = [studio.submit(sd.TextToVideo(f'soak scene {i}', duration=4 + i % 3))\n"
     "        for i in range(24)]\n"
     "jobs += [studio.submit(sd.ImageToVideo(STILL, prompt=f'soak still {i}', duration=4))\n"
@@ -74,12 +81,13 @@ def soak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     """Run the soak once; the tests below each check one promise about it."""
     tmp = tmp_path_factory.mktemp("soak")
     paths = SimpleNamespace(
-        notebook=tmp / "soak.ipynb",
         ledger=tmp / "ledger.sqlite",
         outputs=tmp / "outputs",
-        log=tmp / "kernel.log",
         sim_log=tmp / "simulator.log",
-        report=tmp / "report.json",
+        go=tmp / "go",
+        **{f"notebook_{k}": tmp / f"soak-{k}.ipynb" for k in KERNELS},
+        **{f"log_{k}": tmp / f"kernel-{k}.log" for k in KERNELS},
+        **{f"report_{k}": tmp / f"report-{k}.json" for k in KERNELS},
     )
     sim_log = logging.FileHandler(paths.sim_log)
     root = logging.getLogger()
@@ -96,24 +104,44 @@ def soak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
         fail_rate=0.1,
         seed=2026,
     )
+    notebooks, failures = {}, []
+
+    def run(kernel: str) -> None:
+        nb = nbformat.v4.new_notebook()
+        setup = (
+            f"LOG = {str(getattr(paths, 'log_' + kernel))!r}\n"
+            f"REPORT = {str(getattr(paths, 'report_' + kernel))!r}\n"
+            f"STILL = {str(tmp / f'still-{kernel}.png')!r}\nGO = {str(paths.go)!r}"
+        )
+        nb.cells = [nbformat.v4.new_code_cell(src) for src in [setup, *CELLS]]
+        notebooks[kernel] = nb
+        try:
+            run_and_save(nb, tmp, getattr(paths, "notebook_" + kernel))
+        except Exception as exc:  # reported below, in the test's own thread
+            failures.append(exc)
+
     try:
         with pytest.MonkeyPatch.context() as env:
             env.setenv("SEEDANCE_API_KEY", FAKE_KEY)  # the kernel finds the key as a user's would
             env.setenv("SEEDANCE_BASE_URL", sim.base_url)
             env.setenv("SEEDANCE_LEDGER", str(paths.ledger))
             env.setenv("SEEDANCE_OUTPUTS", str(paths.outputs))
-            nb = nbformat.v4.new_notebook()
-            setup = (
-                f"LOG = {str(paths.log)!r}\nREPORT = {str(paths.report)!r}\n"
-                f"STILL = {str(tmp / 'still.png')!r}"
-            )
-            nb.cells = [nbformat.v4.new_code_cell(src) for src in [setup, *CELLS]]
-            run_and_save(nb, tmp, paths.notebook)
+            threads = [threading.Thread(target=run, args=(k,)) for k in KERNELS]
+            for thread in threads:
+                thread.start()
+            wait_until(lambda: all(getattr(paths, "log_" + k).exists() for k in KERNELS), 120)
+            paths.go.touch()
+            for thread in threads:
+                thread.join()
+        if failures:
+            raise failures[0]
         yield SimpleNamespace(
             paths=paths,
-            nb=nb,
+            nbs=notebooks,
             stats=sim.stats(),
-            report=json.loads(paths.report.read_text()),
+            reports={
+                k: json.loads(getattr(paths, "report_" + k).read_text()) for k in KERNELS
+            },
         )
     finally:
         sim.stop()
@@ -129,34 +157,40 @@ def by_status(report: dict[str, Any]) -> Counter[str]:
 def test_the_faults_were_real(soak):
     counters = soak.stats["counters"]
     assert counters["injected_500"] >= 10 and counters["injected_drop"] >= 5
-    statuses = by_status(soak.report)
-    # a 500 or a cut on createTask ends SEND_FAILED; one task in ten fails on the server
-    assert statuses["SEND_FAILED"] >= 1 and statuses["FAILED"] >= 1
-    assert statuses["COMPLETED"] >= 10
+    for report in soak.reports.values():
+        statuses = by_status(report)
+        # a 500 or a cut on createTask ends SEND_FAILED; one task in ten fails on the server
+        assert statuses["SEND_FAILED"] >= 1 and statuses["FAILED"] >= 1
+        assert statuses["COMPLETED"] >= 10
 
 
-def test_every_job_ends_where_the_user_can_see_it(soak):
-    jobs, rows = soak.report["jobs"], {r["id"]: r for r in soak.report["rows"]}
-    assert len(jobs) == JOBS and len(rows) == JOBS
-    for job in jobs:
-        assert job["status"] in TERMINAL, job
-        assert job["view_status"] == job["status"] == rows[job["id"]]["status"], job
-        if job["status"] == "COMPLETED":
-            assert job["video"] and job["credits_used"] == job["estimate"], job
-        else:  # the reason is on the job, on its card and in its row
-            assert job["error"] and job["view_error"] == job["error"], job
-            assert rows[job["id"]]["error"], job
-        if job["status"] == "SEND_FAILED":
-            assert "not sent again" in job["error"], job
+def test_every_job_ends_where_the_user_can_see_it_and_alike_in_both_kernels(soak):
+    a, b = (soak.reports[k] for k in KERNELS)
+    rows = {r["id"]: r for r in a["rows"]}
+    assert len(rows) == JOBS and rows == {r["id"]: r for r in b["rows"]}  # one row a request
+    for report in (a, b):
+        jobs = report["jobs"]
+        assert len(jobs) == JOBS and {j["id"] for j in jobs} == set(rows)
+        for job in jobs:
+            assert job["status"] in TERMINAL, job
+            assert job["view_status"] == job["status"] == rows[job["id"]]["status"], job
+            if job["status"] == "COMPLETED":
+                assert job["video"] and job["credits_used"] == job["estimate"], job
+            else:  # the reason is on the job, on its card and in its row
+                assert job["error"] and job["view_error"] == job["error"], job
+                assert rows[job["id"]]["error"], job
+            if job["status"] == "SEND_FAILED":
+                assert "not sent again" in job["error"], job
+    assert [j["status"] for j in a["jobs"]] == [j["status"] for j in b["jobs"]]
 
 
 def test_no_submission_reached_the_server_twice(soak):
-    counters, jobs = soak.stats["counters"], soak.report["jobs"]
+    counters = soak.stats["counters"]
     assert soak.stats["duplicate_payloads"] == 0
-    # every createTask that left the studio, 500s and cut connections included, was its only one
-    assert counters["requests POST /api/v1/jobs/createTask"] == soak.report["engine"]["creates"]
-    assert soak.report["engine"]["creates"] <= JOBS
-    task_ids = [j["task_id"] for j in jobs if j["task_id"]]
+    # every createTask that left either studio, 500s and cut connections included, was its only
+    creates = sum(r["engine"].get("creates", 0) for r in soak.reports.values())
+    assert counters["requests POST /api/v1/jobs/createTask"] == creates <= JOBS
+    task_ids = [r["task_id"] for r in soak.reports["a"]["rows"] if r["task_id"]]
     assert len(task_ids) == len(set(task_ids)) == counters["tasks_created"]
 
 
@@ -164,34 +198,36 @@ def test_the_ledger_equals_the_simulators_charges(soak):
     charged = soak.stats["counters"]["credits_charged"]
     account = soak.stats["accounts"]["account-1"]
     assert charged > 0 and CREDITS - account["credits"] == charged
-    assert sum(r["credits_used"] or 0 for r in soak.report["rows"]) == charged
-    assert soak.report["spent"] == charged
-    assert sum(j["view_credits"] for j in soak.report["jobs"] if j["view_credits"] > 0) == charged
+    for report in soak.reports.values():
+        assert sum(r["credits_used"] or 0 for r in report["rows"]) == charged
+        assert report["spent"] == charged
+        assert sum(j["view_credits"] for j in report["jobs"] if j["view_credits"] > 0) == charged
 
 
-def test_no_exception_reached_the_kernel(soak):
-    outputs = [o for cell in soak.nb.cells for o in cell.get("outputs", [])]
-    assert not [o for o in outputs if o["output_type"] == "error"]
-    stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
-    assert "Traceback" not in stderr and "Error" not in stderr, stderr
-    log = soak.paths.log.read_text()
-    assert "createTask" in log  # the log did record the run at DEBUG
-    assert not [line for line in log.splitlines() if line.startswith(("ERROR", "CRITICAL"))]
-    assert all(job["callback_errors"] == [] for job in soak.report["jobs"])
+def test_no_exception_reached_either_kernel(soak):
+    logs = "".join(getattr(soak.paths, "log_" + k).read_text() for k in KERNELS)
+    assert "createTask" in logs  # the logs did record the run at DEBUG
+    for kernel, nb in soak.nbs.items():
+        outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
+        assert not [o for o in outputs if o["output_type"] == "error"]
+        stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+        assert "Traceback" not in stderr and "Error" not in stderr, stderr
+        log = getattr(soak.paths, "log_" + kernel).read_text()
+        assert not [line for line in log.splitlines() if line.startswith(("ERROR", "CRITICAL"))]
+        assert all(job["callback_errors"] == [] for job in soak.reports[kernel]["jobs"])
 
 
 def test_the_key_appears_nowhere(soak):
     places = [
-        soak.paths.notebook,
-        soak.paths.ledger.parent,  # the ledger with its -wal and its Arrow snapshot
-        soak.paths.log,
-        soak.paths.sim_log,
-        soak.paths.report,  # reprs, error texts and every TaskView's synced state
+        soak.paths.ledger.parent,  # the ledger with its -wal and its Arrow snapshot, the logs,
+        # the saved notebooks, and the reports: reprs, error texts and every TaskView's state
     ]
     files = scanned_files(places)
-    assert soak.paths.ledger in files and len(files) >= 5
-    widgets = soak.nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    assert sum(m["model_name"] == "AnyModel" for m in widgets.values()) >= JOBS
+    assert soak.paths.ledger in files and len(files) >= 9
+    for nb in soak.nbs.values():
+        widgets = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+        assert sum(m["model_name"] == "AnyModel" for m in widgets.values()) >= JOBS
     assert soak.stats["counters"]["tasks_created"] > 0  # the key did open the simulator
     assert scan_files(places) == {}
-    assert all(FAKE_KEY not in text for text in soak.report["texts"])
+    for report in soak.reports.values():
+        assert all(FAKE_KEY not in text for text in report["texts"])
