@@ -11,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import re
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote
 
 import httpx
 import pytest
+from secret_scan import key_forms
 
 import seedance_nb as sd
 from seedance_nb.api import _media
@@ -347,42 +347,6 @@ def test_a_server_that_never_finishes_gives_wait_timeout(start_sim):
 
 
 # ---- 3. the key never leaks ---------------------------------------------------------------------
-
-
-def _lower_hex(text: str) -> str:
-    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), text)
-
-
-def key_forms(key: str) -> dict[str, str]:
-    """Every form a server might echo `key` in, built independently of the redactor."""
-    b64, url64 = base64.b64encode, base64.urlsafe_b64encode
-    raw = key.encode()
-    forms = {
-        "raw": key,
-        "json-slash": key.replace("/", "\\/"),
-        "json-u-lower": "".join(f"\\u{ord(c):04x}" for c in key),
-        "json-u-upper": "".join(f"\\u{ord(c):04X}" for c in key),
-        "json-u-some": "".join(f"\\u{ord(c):04x}" if i % 3 == 0 else c for i, c in enumerate(key)),
-        "json-in-json": key.replace("/", "\\\\\\/"),  # `\\\/`: escaped twice
-        "quote": quote(key),
-        "quote-all": quote(key, safe=""),
-        "quote-plus": quote_plus(key),
-        "quote-lower": _lower_hex(quote(key, safe="")),
-        "quote-plus-lower": _lower_hex(quote_plus(key)),
-        "quote-twice": quote(quote(key, safe=""), safe=""),
-        "html-entities": "".join(f"&#{ord(c)};" if not c.isalnum() else c for c in key),
-    }
-    for name, data in (("", raw), ("bearer-", b"Bearer " + raw), ("basic-", raw + b":")):
-        std, url = b64(data).decode(), url64(data).decode()
-        forms |= {
-            f"{name}b64": std,
-            f"{name}b64-nopad": std.rstrip("="),
-            f"{name}b64-url": url,
-            f"{name}b64-url-nopad": url.rstrip("="),
-        }
-    header = b64(f"Authorization: Bearer {key}".encode()).decode()
-    forms["b64-header"] = header
-    return {name: form for name, form in forms.items() if form}
 
 
 @pytest.mark.parametrize("key", [KEY, PLAIN_KEY])
