@@ -206,12 +206,12 @@ def test_large_clips_keep_their_size_and_length_at_a_lower_frame_rate(tmp_path):
 
 
 def test_a_render_that_fails_half_way_leaves_no_file(tmp_path, monkeypatch):
-    from seedance_nb.simulator import _frames
+    from seedance_nb.simulator import _landscape
 
-    real = _frames.landscape
+    real = _landscape.landscape
 
-    def broken(width, height, count, prompt):
-        frames = real(width, height, count, prompt)
+    def broken(width, height, count, prompt, **options):
+        frames = real(width, height, count, prompt, **options)
         for _ in range(30):
             yield next(frames)
         raise RuntimeError("disk on fire")

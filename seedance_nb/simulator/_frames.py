@@ -9,7 +9,6 @@ x264's own ultrafast encode at 720p.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -18,9 +17,10 @@ from pathlib import Path
 
 import av
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-ZOOM = 1.12  # how far the camera moves in (or out) over one picture
+ZOOM = 1.12  # how far the camera usually moves in (or out) over one picture
+ZOOM_MAX = 1.3  # the most it moves in (the picture is loaded this much larger than the frame)
 COLORSPACE = "ITU709"  # what the planes hold; the encoder tags the stream the same way
 SCALER = "AREA"  # swscale filter for the image modes' per-frame crop-and-scale (always down)
 
@@ -145,89 +145,7 @@ def fit_text(
     return face, text
 
 
-# ---- text-to-video: a landscape from the prompt ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class Look:
-    """What the prompt picks: colours, time of day, ground, and which way the camera goes."""
-
-    sky_top: Rgb
-    sky_bottom: Rgb
-    land: Rgb
-    sun: Rgb
-    night: bool
-    water: bool
-    direction: int  # +1 pans right, -1 left
-    seed: int
-
-
-_LAND_HUES = {
-    r"forest|jungle|tree|wood|grass|meadow|garden|park|green": (0.30, 0.55),
-    r"desert|sand|dune|canyon|savann|mars|autumn|fall": (0.08, 0.65),
-    r"snow|ice|winter|glacier|arctic|frozen": (0.58, 0.12),
-    r"city|street|urban|building|neon|cyberpunk|robot": (0.70, 0.35),
-}
-_WATER = r"ocean|sea|beach|lake|river|water|wave|surf|coast|harbou?r|boat|ship|island"
-_NIGHT = r"night|midnight|moon|star|dark|galaxy|space"
-_DUSK = r"sunset|sunrise|dusk|dawn|evening|golden hour|twilight"
-
-
-def _hsv(h: float, s: float, v: float) -> Rgb:
-    """An RGB triple from hue, saturation, value in 0..1 (hue wraps)."""
-    pixel = Image.new("HSV", (1, 1), (int(h % 1 * 255), int(s * 255), int(v * 255)))
-    r, g, b = pixel.convert("RGB").getpixel((0, 0))  # type: ignore[misc]
-    return int(r), int(g), int(b)
-
-
-def look_of(prompt: str) -> Look:
-    """Derive the scene's look from the prompt: a few keywords, and a hash for everything else."""
-    digest = hashlib.sha256(prompt.encode()).digest()
-    seed = int.from_bytes(digest[:8], "big")
-    rng = np.random.default_rng(seed)
-    text = prompt.lower()
-    hue, sat = float(rng.uniform(0, 1)), float(rng.uniform(0.35, 0.6))
-    for pattern, (h, s) in _LAND_HUES.items():
-        if re.search(pattern, text):
-            hue, sat = h + float(rng.uniform(-0.03, 0.03)), s
-            break
-    night = bool(re.search(_NIGHT, text))
-    dusk = bool(re.search(_DUSK, text))
-    sky_hue = float(rng.uniform(0.52, 0.64))
-    if night:
-        top, bottom, sun = _hsv(0.66, 0.7, 0.10), _hsv(0.63, 0.55, 0.32), (236, 236, 220)
-        land = _hsv(hue, sat * 0.6, 0.22)
-    elif dusk:
-        top, bottom, sun = _hsv(0.74, 0.55, 0.42), _hsv(0.07, 0.75, 1.0), (255, 190, 110)
-        land = _hsv(hue, sat, 0.35)
-    else:
-        top, bottom, sun = (
-            _hsv(sky_hue, 0.62, 0.82),
-            _hsv(sky_hue + 0.02, 0.2, 1.0),
-            (255, 246, 210),
-        )
-        land = _hsv(hue, sat, 0.62)
-    return Look(
-        sky_top=top,
-        sky_bottom=bottom,
-        land=land,
-        sun=sun,
-        night=night,
-        water=bool(re.search(_WATER, text)),
-        direction=1 if digest[8] % 2 else -1,
-        seed=seed,
-    )
-
-
-def _mix(a: Rgb, b: Rgb, t: float) -> np.ndarray:
-    return np.array(a, np.float32) * (1 - t) + np.array(b, np.float32) * t
-
-
-def _gradient(rows: int, width: int, top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
-    """A vertical gradient from `top` to `bottom` colour, uint8 (rows, width, 3)."""
-    t = np.linspace(0, 1, rows, dtype=np.float32)[:, None, None]
-    column = np.clip(top * (1 - t) + bottom * t, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(np.broadcast_to(column, (rows, width, 3)))
+# ---- text-to-video layers ---------------------------------------------------------------------
 
 
 class Strip:
@@ -273,117 +191,6 @@ class Strip:
             np.copyto(plane[top : top + split], src[:split, cols], where=mask[:, cols])
             if split < src.shape[0]:
                 plane[top + split :] = src[split:, cols]
-
-
-def _ridge(rng: np.random.Generator, width: int, points: int, smooth: bool) -> np.ndarray:
-    """A skyline in 0..1 across `width` columns: peaks through random points, or rolling sines."""
-    x = np.arange(width, dtype=np.float32)
-    if smooth:
-        out = np.zeros(width, np.float32)
-        for octave in range(3):
-            freq = rng.uniform(0.6, 1.4) * points * (octave + 1) * 2 * np.pi / width
-            out += np.sin(freq * x + rng.uniform(0, 2 * np.pi)) / (octave + 1)
-        return (out - out.min()) / max(1e-6, float(np.ptp(out)))
-    knots = np.linspace(0, width, points + 1)
-    heights = rng.uniform(0, 1, points + 1)
-    heights[1::2] *= 0.45  # alternate peaks and saddles
-    return np.interp(x, knots, heights).astype(np.float32)
-
-
-def _sky(look: Look, rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """The sky, uint8 (height, width, 3): a gradient with soft clouds, or with stars at night.
-
-    Gradient and clouds are smooth, so they are drawn at a quarter of the size and scaled up.
-    """
-    small_w, small_h = max(2, width // 4), max(2, height // 4)
-    top, bottom = np.array(look.sky_top, np.float32), np.array(look.sky_bottom, np.float32)
-    t = np.linspace(0, 1, small_h, dtype=np.float32)[:, None, None]
-    sky = np.broadcast_to(top * (1 - t) + bottom * t, (small_h, small_w, 3)).copy()
-    if not look.night:
-        cover = Image.new("L", (small_w, small_h), 0)
-        draw = ImageDraw.Draw(cover)
-        for _ in range(int(rng.integers(3, 8))):  # a cloud is a cluster of ellipses
-            cx, cy = rng.uniform(0, small_w), rng.uniform(0.08, 0.45) * small_h
-            for _ in range(int(rng.integers(3, 6))):
-                w = rng.uniform(0.02, 0.05) * small_w
-                h = w * rng.uniform(0.35, 0.6)
-                ox, oy = rng.normal(0, w * 0.8), rng.normal(0, h * 0.4)
-                draw.ellipse((cx + ox - w, cy + oy - h, cx + ox + w, cy + oy + h), fill=200)
-        cover = cover.filter(ImageFilter.GaussianBlur(max(1.0, small_h / 30)))
-        sky += (255 - sky) * (np.asarray(cover, np.float32)[..., None] / 255 * 0.85)
-    small = Image.fromarray(np.clip(sky, 0, 255).astype(np.uint8), "RGB")
-    big = np.array(small.resize((width, height), Image.Resampling.BILINEAR))
-    if look.night:
-        stars = rng.random((height * 6 // 10, width)) > 0.9985
-        big[: stars.shape[0]][stars] = 235
-    return big
-
-
-def _sun_sprite(radius: int, colour: Rgb, night: bool) -> Sprite:
-    """A disc with a soft glow around it."""
-    size = even(radius * 5)
-    r = np.hypot(*np.mgrid[-size / 2 : size / 2, -size / 2 : size / 2]) + 0.5
-    disc = np.clip(radius + 0.5 - r, 0, 1)
-    glow = np.clip(1 - (r - radius) / (size / 2 - radius), 0, 1) ** 2 * (0.25 if night else 0.45)
-    alpha = np.maximum(disc, glow)
-    rgba = np.empty((size, size, 4), np.uint8)
-    rgba[..., :3] = colour
-    rgba[..., 3] = np.round(alpha * 255).astype(np.uint8)
-    return Sprite(rgba)
-
-
-def landscape(width: int, height: int, count: int, prompt: str) -> Iterator[av.VideoFrame]:
-    """Text-to-video: pan across a landscape from the prompt, with parallax and a moving sun."""
-    look = look_of(prompt)
-    rng = np.random.default_rng(look.seed)
-
-    # the sky drifts slowly
-    layers = [Strip(_sky(look, rng, width + even(width * 0.06) + 2, height), None, 0, width)]
-
-    # hills, each nearer one darker, lower and faster (the parallax)
-    rows = np.arange(height, dtype=np.float32)[:, None]
-    haze = look.sky_bottom
-    plans = [  # how far each pans, where its crest lies and how deep, its peaks, haze
-        (0.08, 0.20, 0.45, 10, False, 0.55),  # far mountains
-        (0.22, 0.52, 0.18, 3, True, 0.3),  # hills
-        (0.45, 0.72, 0.12, 2, True, 0.0),  # the near ground (or the sea)
-    ]
-    if look.water:
-        plans[2] = (0.45, 0.74, 0.0, 1, True, 0.0)
-    for travel_share, crest, depth, peaks, smooth, misty in plans:
-        travel = even(width * travel_share)
-        layer_w = width + travel + 2
-        peaks = max(1, round(peaks * width / height * 9 / 16))  # as steep in portrait
-        line = crest + depth * (1 - _ridge(rng, layer_w, peaks, smooth))
-        line = np.clip(line * height, 0, height - 2)
-        first = int(line.min()) // 2 * 2
-        colour = _mix(look.land, haze, misty)
-        shade = _gradient(height - first, layer_w, colour, colour * 0.55)
-        mask = rows[first:] >= line[None, :]
-        if depth == 0.0:  # the sea: a flat horizon, with glints of light that slide past
-            water = _mix((30, 85, 150), haze, 0.3) * (0.35 if look.night else 1.0)
-            shade = _gradient(height - first, layer_w, water, water * 0.5)
-            dash = max(4, width // 60)
-            glints = rng.random(((height - first) // 2, layer_w // dash + 1)) > 0.985
-            light = np.repeat(np.repeat(glints, 2, axis=0), dash, axis=1)[:, :layer_w]
-            glint = _mix(haze, (255, 255, 255), 0.5)
-            shade[light] = (shade[light] * 0.5 + glint * 0.5).astype(np.uint8)
-        layers.append(Strip(shade, mask, first, width))
-
-    radius = max(6, min(width, height) // 16)
-    sun = _sun_sprite(radius, look.sun, look.night)
-    for i in range(count):
-        p = i / max(1, count - 1)
-        frame = new_frame(width, height)
-        dst = planes(frame)
-        for n, layer in enumerate(layers):
-            q = p if look.direction > 0 else 1 - p
-            layer.draw(dst, round(q * layer.travel))
-            if n == 0:  # the sun sits in the sky, behind every hill
-                sx = width * (0.2 + 0.6 * (p if look.direction < 0 else 1 - p))
-                sy = height * (0.42 - 0.2 * math.sin(math.pi * (0.25 + 0.6 * p)))
-                sun.blend(dst, round(sx - sun.width / 2), round(sy - sun.height / 2))
-        yield frame
 
 
 # ---- image modes: pictures, and placeholders for what cannot be read -------------------------
@@ -474,16 +281,64 @@ def mosaic(refs: Sequence[Path | str], width: int, height: int) -> np.ndarray:
 # ---- image modes: the camera -----------------------------------------------------------------
 
 
-def _crop(picture: np.ndarray, width: int, height: int, t: float, variant: int) -> np.ndarray:
-    """The view of `picture` at time t in 0..1: a slow zoom (in or out) with a sideways drift."""
+@dataclass(frozen=True)
+class Move:
+    """A camera move over a picture: zoom and centre (shares of the picture) at start and end."""
+
+    zoom: tuple[float, float]
+    x: tuple[float, float]
+    y: tuple[float, float]
+
+    def at(self, t: float) -> tuple[float, float, float]:
+        """Zoom and centre at time t in 0..1, eased at both ends."""
+        s = t * t * (3 - 2 * t)
+        return tuple(a + (b - a) * s for a, b in (self.zoom, self.x, self.y))  # type: ignore[return-value]
+
+
+def moves(prompt: str | None, seed: int, count: int) -> list[Move]:
+    """One camera move per shot, from the take's seed and the prompt's motion and camera words.
+
+    The seed picks zoom in or out, how far, and which way the view drifts, so every take moves
+    differently; "zoom in/out" fixes the zoom's direction and makes it larger, "pan" a wide
+    sideways move, "static" nearly none, "slowly"/"quickly" scale it all.
+    """
+    from ._scene import scene_of
+
+    scene = scene_of(prompt or "", seed)
+    rng = np.random.default_rng(seed % 2**63)
+    pace = {0.5: 0.6, 1.7: 1.4}.get(scene.pace, 1.0)
+    out = []
+    for _ in range(max(1, count)):
+        zoom = 1 + float(rng.uniform(0.06, ZOOM - 1)) * pace
+        zoom_in = bool(rng.random() < 0.5)
+        drift = float(rng.uniform(0.12, 0.3))
+        side = float(rng.choice((-1.0, 1.0)))
+        if scene.camera == "zoom-in" or scene.camera == "zoom-out":
+            zoom, zoom_in, drift = ZOOM_MAX, scene.camera == "zoom-in", drift * 0.3
+        elif scene.camera == "pan":
+            zoom, drift, side = 1.12, 0.45, float(scene.direction)
+        elif scene.camera == "static":
+            zoom, drift = 1.02, 0.03
+        zoom = min(ZOOM_MAX, max(1.01, zoom))
+        span = (1.0, zoom) if zoom_in else (zoom, 1.0)
+        cy = float(rng.uniform(0.42, 0.58))
+        out.append(Move(span, (0.5 - side * drift * pace, 0.5 + side * drift * pace), (cy, 1 - cy)))
+    return out
+
+
+def _crop(picture: np.ndarray, width: int, height: int, t: float, move: Move) -> np.ndarray:
+    """The view of `picture` at time t in 0..1 along `move`.
+
+    The picture is loaded as many times the frame's size as the closest zoom: z = 1 shows all
+    of it (scaled down), the closest zoom a frame's worth at full resolution. The view stays
+    inside the picture.
+    """
     big_h, big_w = picture.shape[:2]
-    zoom_in = variant % 2 == 0
-    z = 1 + (ZOOM - 1) * (t if zoom_in else 1 - t)
+    z, cx, cy = move.at(t)
     crop_w = min(big_w, max(2, round(big_w / z)))
     crop_h = min(big_h, max(2, round(crop_w * height / width)))
-    drift = (0.5 - 0.3 * (1 - 2 * t)) if variant % 4 < 2 else (0.5 + 0.3 * (1 - 2 * t))
-    x0 = round((big_w - crop_w) * drift)
-    y0 = round((big_h - crop_h) * (0.5 - 0.15 * (1 - 2 * t)))
+    x0 = round((big_w - crop_w) * min(1.0, max(0.0, cx)))
+    y0 = round((big_h - crop_h) * min(1.0, max(0.0, cy)))
     return picture[y0 : y0 + crop_h, x0 : x0 + crop_w]
 
 
@@ -498,11 +353,25 @@ def _blend_into(dst: Planes, other: Planes, weight: float) -> None:
 
 
 def pictures(
-    refs: Sequence[Path | str], width: int, height: int, count: int, mode: str
+    refs: Sequence[Path | str],
+    width: int,
+    height: int,
+    count: int,
+    mode: str,
+    prompt: str | None = None,
+    seed: int | None = None,
 ) -> Iterator[av.VideoFrame]:
-    """The image modes: Ken Burns over one picture, a crossfade between two keyframes, or a
-    slideshow (up to three references) or slowly moving mosaic (four or more) for references."""
-    cover_w, cover_h = even(width * ZOOM), even(height * ZOOM)
+    """The image modes: a camera move over one picture, a crossfade between two keyframes, or a
+    slideshow (up to three references) or slowly moving mosaic (four or more) for references.
+
+    Each take (`seed`) moves the camera its own way; the prompt's camera words steer it.
+    """
+    from ._scene import prompt_seed
+
+    seed = prompt_seed(f"{prompt or ''}|{len(refs)}") if seed is None else seed
+    paths = moves(prompt, seed, len(refs) if mode == "reference" and len(refs) < 4 else 2)
+    closest = max(max(m.zoom) for m in paths)  # load no larger than the closest view needs
+    cover_w, cover_h = even(width * closest), even(height * closest)
     if mode == "reference" and len(refs) >= 4:
         shots = [mosaic(refs, cover_w, cover_h)]
     elif mode == "keyframes":
@@ -516,13 +385,13 @@ def pictures(
         # one camera move over both frames, the first fading into the last through the middle
         for i in range(count):
             t = i / max(1, count - 1)
-            frame = scale_rgb(_crop(shots[0], width, height, t, 0), width, height)
+            frame = scale_rgb(_crop(shots[0], width, height, t, paths[0]), width, height)
             w = min(1.0, max(0.0, (t - 0.3) / 0.4))
             w = w * w * (3 - 2 * w)
             if w >= 1:
-                frame = scale_rgb(_crop(shots[1], width, height, t, 0), width, height)
+                frame = scale_rgb(_crop(shots[1], width, height, t, paths[0]), width, height)
             elif w > 0:
-                last = scale_rgb(_crop(shots[1], width, height, t, 0), width, height)
+                last = scale_rgb(_crop(shots[1], width, height, t, paths[0]), width, height)
                 _blend_into(planes(frame), planes(last), w)
             yield frame
         return
@@ -533,9 +402,9 @@ def pictures(
     for i in range(count):
         k = min(len(shots) - 1, int(i / per))
         t = (i - k * per) / max(1, per - 1)
-        frame = scale_rgb(_crop(shots[k], width, height, min(1.0, t), k), width, height)
+        frame = scale_rgb(_crop(shots[k], width, height, min(1.0, t), paths[k]), width, height)
         into_next = i - ((k + 1) * per - fade)
         if k + 1 < len(shots) and into_next > 0:
-            other = scale_rgb(_crop(shots[k + 1], width, height, 0.0, k + 1), width, height)
+            other = scale_rgb(_crop(shots[k + 1], width, height, 0.0, paths[k + 1]), width, height)
             _blend_into(planes(frame), planes(other), into_next / fade)
         yield frame

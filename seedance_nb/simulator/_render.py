@@ -1,9 +1,11 @@
 """Real H.264 MP4s for the simulator, quick to make and useful to look at.
 
-`render_video` writes one clip per completed task: text-to-video pans across a landscape whose
-colours and shapes come from the prompt; the image modes pan and zoom over the given images (a
-clear placeholder where an image cannot be fetched offline). Every clip carries a "SIMULATED"
-tag, the prompt as a caption and a progress line, drawn once and blended per frame.
+`render_video` writes one clip per completed task. Text-to-video draws the scene the prompt's
+words describe (subjects, colours, time of day, weather, motion and camera: see `_scene`), the
+rest of it chosen by the take's seed; the image modes move a camera over the given images (a
+clear placeholder where an image cannot be fetched offline), each take its own way. One
+(prompt, seed) always gives the same clip. Every clip carries a "SIMULATED" tag, the prompt as
+a caption and a progress line, drawn once and blended per frame.
 `output_size` says what size a task renders at and `cache_key` names a render for reuse.
 """
 
@@ -32,13 +34,13 @@ from ._frames import (
     even,
     fill,
     font,
-    landscape,
     pictures,
     planes,
     solid,
 )
+from ._landscape import landscape
 
-RENDERER_VERSION = 2  # part of every cache key: bump it when the pictures change
+RENDERER_VERSION = 3  # part of every cache key: bump it when the pictures change
 DEFAULT_SIZE = (1280, 720)
 UPSCALE_SHORT_SIDE = {"2k": 1440, "4k": 2160}
 MODES = ("text-to-video", "image-to-video", "keyframes", "reference")
@@ -113,8 +115,12 @@ def render_video(
     images: Sequence[Path | str],
     model: str = "seedance2",
     fps: int = 24,
+    seed: int | None = None,
 ) -> Path:
     """Render a task's clip as an H.264 MP4 at `dest`, and return `dest`.
+
+    `seed` is the take: each task draws its own, so two takes of one prompt differ, and one
+    (prompt, seed) always renders the same clip; without one, the prompt alone decides.
 
     `images` are local Paths, or strings for URLs that cannot be fetched here (each becomes a
     placeholder). The file appears whole or not at all: it is written under a temporary name in
@@ -134,9 +140,9 @@ def render_video(
     dest.parent.mkdir(parents=True, exist_ok=True)
     refs = [ref if isinstance(ref, Path | str) else str(ref) for ref in images]
     if mode == "text-to-video" or not refs:
-        frames = landscape(width, height, count, prompt or "")
+        frames = landscape(width, height, count, prompt or "", seed=seed, fps=fps)
     else:
-        frames = pictures(refs, width, height, count, mode)
+        frames = pictures(refs, width, height, count, mode, prompt=prompt, seed=seed)
     overlay = Overlay(width, height, prompt, model)
     fd, name = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=".mp4.tmp", dir=dest.parent)
     os.close(fd)
