@@ -80,8 +80,8 @@ studio.close()
     assert sorted(i for i, _ in seen[0]) == sorted(i for i, _ in seen[1])  # the same 4 rows
     assert {s for run in seen for _, s in run} == {"COMPLETED"}
 
-    stats = sim.stats()
-    assert stats["counters"][CREATE] == 4 and stats["duplicate_payloads"] == 0
+    stats = sim.stats()  # two studios of one account meet 429s, which create nothing
+    assert stats["counters"]["tasks_created"] == 4 and stats["duplicate_payloads"] == 0
     with sd.Ledger(tmp_path / "ledger.sqlite") as ledger:
         assert len(ledger.rows(experiment="shared")) == 4
         assert ledger.spent("shared") == stats["counters"]["credits_charged"]
@@ -142,7 +142,7 @@ time.sleep(600)
     victim = spawn(code, sim_env(sim, tmp_path), tmp_path)
     assert victim.stdout is not None and victim.stdout.readline().strip() == "SENT"
     victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=10)
+    victim.communicate(timeout=10)  # reaps it and closes its pipes
 
     client = sd.Client(api_key=sim.api_key, base_url=sim.base_url)
     heir = sd.Studio(
@@ -437,7 +437,7 @@ time.sleep(600)
     victim = spawn(code, sim_env(sim, tmp_path), tmp_path)
     assert victim.stdout is not None and victim.stdout.readline().strip() == "DOWNLOADING"
     victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=10)
+    victim.communicate(timeout=10)  # reaps it and closes its pipes
 
     with sd.Ledger(tmp_path / "ledger.sqlite") as ledger:
         (row,) = ledger.rows(experiment="shared")

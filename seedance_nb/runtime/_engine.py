@@ -143,26 +143,20 @@ class Engine:
     def _spawn(self, coro: Coroutine[Any, Any, Any], track: Track | None = None) -> None:
         """Background work held in a set until it ends, so none is fire-and-forget; with a
         track, anything unforeseen ends that job with a visible error instead of stranding it."""
-        if track is not None:
-            coro = self._guarded(track, coro)
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
-        task.add_done_callback(self._reap)
+        task.add_done_callback(self._reap if track is None else lambda t: self._reap(t, track))
 
-    def _reap(self, task: asyncio.Task[Any]) -> None:
+    def _reap(self, task: asyncio.Task[Any], track: Track | None = None) -> None:
         self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("seedance_nb background step failed", exc_info=task.exception())
-
-    async def _guarded(self, track: Track, coro: Coroutine[Any, Any, Any]) -> None:
-        try:
-            await coro
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("job #%s: unexpected failure", track.job.id)
-            if not track.job.done:
-                await self._end_unforeseen(track, exc)
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        if track is not None and not track.job.done and not self._closing:
+            log.error("job #%s: unexpected failure", track.job.id, exc_info=exc)
+            self._spawn(self._end_unforeseen(track, exc))  # type: ignore[arg-type]
+        else:
+            log.error("seedance_nb background step failed", exc_info=exc)
 
     def _poke(self) -> None:
         if self._wake is not None:
@@ -298,7 +292,7 @@ class Engine:
                 self.owner,
                 "QUEUED",
                 status="SENDING",
-                params=json.dumps(payload),
+                params=json.dumps(payload if job.take == 1 else {**payload, "take": job.take}),
             )
         except Exception as exc:  # nothing was sent: a clear, final error
             await self._end(track, JobStatus.FAILED, f"not sent: {exc}", exc)
@@ -472,6 +466,10 @@ class Engine:
         The row is claimed first, so two studios never write the same file at once.
         """
         track = self._track(job)
+        if job.status is JobStatus.DOWNLOADING and not job.done:  # one fetch per file at once
+            await asyncio.wrap_future(job.outcome)
+            assert job.local_path is not None
+            return job.local_path
         if job.task_id is None or not (job.status.charged or job.status is JobStatus.UNKNOWN):
             raise SeedanceError(f"job #{job.id} has no paid video to fetch (it is {job.status})")
         task = None

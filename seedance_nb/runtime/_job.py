@@ -60,6 +60,7 @@ class Job:
         self.label = label
         self.estimated_credits = estimated_credits
         self.fingerprint = fingerprint
+        self.take = 1  # which sample of this request (studio.submit(req, take=2))
         self.status = JobStatus.QUEUED
         self.task_id: str | None = None
         self.task: Task | None = None
@@ -225,6 +226,8 @@ class Job:
     def summary(self) -> str:
         """One line: who, what, where it is, what it costs."""
         who = f"#{self.id} [{self.experiment}{'/' + self.label if self.label else ''}]"
+        if self.take != 1:
+            who += f" take {self.take}"
         credits = (
             f"{self.credits_used} credits"
             if self.credits_used is not None

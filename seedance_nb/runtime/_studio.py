@@ -174,21 +174,27 @@ class Studio:
         experiment: str | None = None,
         label: str | None = None,
         force: bool = False,
+        take: int = 1,
     ) -> Job:
         """Queue a request and return its Job at once.
 
         Checks come first (request, model, uploads, budget), then the ledger row is written,
-        then the job is queued. The same request in the same experiment returns the earlier
-        job instead of paying again, unless `force=True`.
+        then the job is queued. The same request and take in the same experiment returns the
+        earlier job instead of paying again, unless `force=True`; the label never decides.
+        `take=2` asks for a second sample of the same request (a generative model gives a
+        different video each time); re-running that cell reuses take 2.
         """
         if not isinstance(req, Request):
             raise ValidationError("req", f"must be a request object, not {type(req).__name__}")
         model = check_model(model)
         experiment = _experiment(experiment or self.experiment)
+        if isinstance(take, bool) or not isinstance(take, int) or take < 1:
+            raise ValidationError("take", f"must be a whole number from 1; got {take!r}")
         self._check_uploadable(req)
         cost = estimate_credits(req, model)
-        fp = fingerprint(req, model, self.base_url)
-        params = json.dumps({"model": model, "inputs": req.to_inputs(allow_local=True)})
+        fp = self._fingerprint(req, model, take)
+        wire = {"model": model, "inputs": req.to_inputs(allow_local=True)}
+        params = json.dumps(wire if take == 1 else {**wire, "take": take})
         fields = {
             "experiment": experiment,
             "label": label,
@@ -213,11 +219,40 @@ class Studio:
         else:  # pragma: no cover - three dead rows in a row would need three races
             raise RuntimeError("could not settle an earlier row of this request")
         job = self._track(Job(self._host, row_id, req, model, experiment, label, cost, fp))
+        job.take = take
         self._host.soon(self.engine.enqueue, job)
         left = self.ledger.remaining(experiment)
         budget = f"; {left} left of the budget" if left is not None else ""
         self._say(f"job #{row_id} queued: {req.mode} on {model}, estimated {cost} credits{budget}")
         return job
+
+    def _fingerprint(self, req: Request, model: str, take: int) -> str:
+        """The request's fingerprint; local files are hashed on a worker thread, so a large
+        file never stalls the kernel's loop (where the other jobs are polled)."""
+        if not req.local_files():
+            return fingerprint(req, model, self.base_url, take)
+        import asyncio
+
+        async def off_loop() -> str:
+            return await asyncio.to_thread(fingerprint, req, model, self.base_url, take)
+
+        return self._host.block(self._host.submit(off_loop()))
+
+    def variations(
+        self,
+        req: Request,
+        n: int = 4,
+        model: str = "seedance2",
+        experiment: str | None = None,
+        label: str | None = None,
+    ) -> list[Job]:
+        """Takes 1..n of one request (re-running the cell reuses them and spends nothing)."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 12:
+            raise ValidationError("n", f"must be a whole number of takes from 1 to 12; got {n!r}")
+        return [
+            self.submit(req, model, experiment, f"{label or 'take'} {i}", take=i)
+            for i in range(1, n + 1)
+        ]
 
     def _reuse(self, row: dict[str, Any]) -> Job | None:
         """The job for an earlier row of the same request, so a re-run pays nothing again.
@@ -403,6 +438,7 @@ class Studio:
             row["estimated_credits"],
             row["fingerprint"],
         )
+        job.take = int(params.get("take", 1))
         job.task_id = row["task_id"]
         job.status = JobStatus(row["status"])
         job.sent = row["sent_at"].timestamp() if row.get("sent_at") else None

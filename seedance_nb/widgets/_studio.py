@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+from ..api import Request
 from ..runtime import Job
 from ..runtime import Studio as RuntimeStudio
 from ._builder import RequestBuilder
@@ -21,6 +23,13 @@ class Studio(RuntimeStudio):
     def compare(self, jobs: Sequence[Job], experiment: str | None = None) -> Compare:
         """Two or more jobs side by side, playing in step, with a vote for the better one."""
         return Compare(jobs, self.ledger, experiment)
+
+    def variations(  # type: ignore[override]
+        self, req: Request, n: int = 4, *args: Any, **kwargs: Any
+    ) -> Compare:
+        """Takes 1..n of one request, side by side as they land (the jobs: `.jobs`)."""
+        jobs = super().variations(req, n, *args, **kwargs)
+        return self.compare(jobs, kwargs.get("experiment"))
 
     def ledger_view(self) -> LedgerView:
         """The ledger as a live table and spend chart."""
