@@ -52,3 +52,10 @@ def results(ledger: Ledger, experiment: str, iterations: int = 200) -> pd.DataFr
     )
     table["rank"] = table["strength"].rank(ascending=False, method="min").astype(int)
     return table.sort_values("rank")
+
+
+def tally(ledger: Ledger, experiment: str, ids: list[int]) -> dict[int, int]:
+    """Ballots won by each of `ids` in `experiment` (0 for none): what a Compare shows."""
+    votes = ledger.votes(experiment).drop_duplicates("ballot")
+    wins = votes[votes["winner"].isin(ids)]["winner"].value_counts()
+    return {i: int(wins.get(i, 0)) for i in ids}
