@@ -31,7 +31,8 @@ from ..api._requests import wire_field
 from ._config import SimConfig
 from ._faults import FaultInjector
 from ._openapi import CREATE_EXAMPLE, CREATE_SCHEMA, errors, with_bearer_key
-from ._state import SimTask, Store, render_seconds
+from ._scene import moderated
+from ._state import SimTask, Store
 from ._webhooks import deliver
 
 
@@ -45,7 +46,7 @@ class Refusal(Exception):
 
 def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
     """Build the ASGI app for one simulator run, keeping assets and videos in `data_dir`."""
-    store = Store(config)
+    store = Store(config, data_dir)
     assets_dir, videos_dir = data_dir / "assets", data_dir / "videos"
     assets_dir.mkdir(parents=True, exist_ok=True)
     videos_dir.mkdir(parents=True, exist_ok=True)
@@ -55,7 +56,15 @@ def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with httpx.AsyncClient() as http:
             app.state.http = http
-            yield
+            for task in store.active():  # what a previous run left: on with its schedule
+                store.spawn(lifecycle(task))
+            for task in store.tasks.values():
+                if task.callback_url and not task.notified and task.status.is_terminal:
+                    store.spawn(notify(task))
+            try:
+                yield
+            finally:
+                store.close()
 
     app = FastAPI(
         title="Seedance2 simulator",
@@ -114,6 +123,14 @@ def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
         except (ValueError, UnicodeDecodeError):
             raise Refusal(400, "The request body is not valid JSON") from None
         model, callback, req = parse_create(payload, assets_dir)
+        word = moderated(req.prompt)
+        if word is not None:
+            store.stats["moderation_refused"] += 1
+            raise Refusal(
+                400,
+                f'Content moderation: the prompt was refused by the safety filter ("{word}"); '
+                "rephrase it. Nothing was charged",
+            )
         if store.running(account) >= config.concurrency:
             raise Refusal(
                 429,
@@ -128,18 +145,27 @@ def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
         from ._render import output_size  # PyAV and numpy load on the first task, not at start
 
         size = output_size(req.resolution, req.upscale, images_of(req, assets_dir))
-        task = store.create(account, model, req, payload["inputs"], callback, size)
-        store.spawn(lifecycle(task, base_of(request)))
+        task = store.create(
+            account, model, req, payload["inputs"], callback, size, base_of(request)
+        )
+        store.spawn(lifecycle(task))
         return {"taskId": task.id}
 
-    async def lifecycle(task: SimTask, base: str) -> None:
-        wait, spread, fails = store.schedule()
-        await asyncio.sleep(wait * config.speed)
-        task.status = task.status.PROCESSING
-        await asyncio.sleep(render_seconds(task.request, task.model, spread) * config.speed)
-        store.finish(task, failed=fails)
+    async def lifecycle(task: SimTask) -> None:
+        """Wait out the task's schedule (wall-clock, so it holds across restarts), finish it,
+        and call back."""
+        await asyncio.sleep(max(0.0, task.starts / 1000 - time.time()))
+        store.start(task)
+        await asyncio.sleep(max(0.0, task.finishes / 1000 - time.time()))
+        store.finish(task)
         if task.callback_url:
-            await deliver(store, app.state.http, task.callback_url, task.body(base))
+            await notify(task)
+
+    async def notify(task: SimTask) -> None:
+        assert task.callback_url is not None
+        await deliver(store, app.state.http, task.callback_url, lambda: store.body(task, task.base))
+        task.notified = True
+        store.save(task)
 
     @app.get(
         "/api/v1/jobs/queryTask",
@@ -151,12 +177,12 @@ def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
         taskId: Annotated[str, Query(min_length=1, description="The id createTask returned")],
     ) -> dict[str, Any]:
         account = account_of(request)
-        task = store.tasks.get(taskId)
+        task = store.get(taskId)
         if task is None:
             raise Refusal(404, f"Task not found: {taskId}")
         if task.account is not account:
             raise Refusal(403, "Access denied: you can only query your own tasks")
-        return task.body(base_of(request))
+        return store.body(task, base_of(request))
 
     @app.get(
         "/api/v1/account/credits",
@@ -184,19 +210,30 @@ def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
 
     @app.get(
         "/files/videos/{name}",
-        summary="A rendered video (public, like the CDN's)",
-        responses=errors(404),
+        summary="A rendered video, through a signed link that expires (like the CDN's)",
+        responses=errors(403, 404),
     )
-    async def video(name: str) -> FileResponse:
-        task = store.tasks.get(name.removesuffix(".mp4"))
+    async def video(
+        name: str,
+        expires: Annotated[str | None, Query(description="ms epoch the link expires at")] = None,
+        signature: Annotated[str | None, Query(description="the link's signature")] = None,
+    ) -> FileResponse:
+        task = store.get(name.removesuffix(".mp4"))
         if task is None or task.status is not task.status.COMPLETED:
             raise Refusal(404, "No such video")
+        problem = store.link_problem(task, expires, signature)
+        if problem is not None:
+            store.stats["links_refused"] += 1
+            raise Refusal(403, problem)
         if task.id not in renders:
             renders[task.id] = asyncio.ensure_future(
                 asyncio.to_thread(render_task, task, assets_dir, videos_dir)
             )
             store.stats["videos_rendered"] += 1
         path = await asyncio.shield(renders[task.id])
+        if task.video != str(path):
+            task.video = str(path)
+            store.save(task)
         store.stats["videos_served"] += 1
         return FileResponse(path, media_type="video/mp4")
 
@@ -248,7 +285,11 @@ def images_of(req: ApiRequest, assets_dir: Path) -> list[Path | str]:
 
 
 def render_task(task: SimTask, assets_dir: Path, videos_dir: Path) -> Path:
-    """Render the MP4 for a completed task, reusing an identical earlier render."""
+    """Render the MP4 for a completed task, or reuse its earlier render.
+
+    The cache key includes the task's seed, so each task (each take) has its own video, while
+    a restarted simulator finds the file it rendered before.
+    """
     from ._render import cache_key, render_video
 
     req = task.request
@@ -261,6 +302,7 @@ def render_task(task: SimTask, assets_dir: Path, videos_dir: Path) -> Path:
         "prompt": req.prompt,
         "images": images,
         "model": task.model,
+        "seed": task.seed,
     }
     dest = videos_dir / f"{cache_key(**params)}.mp4"
     if not dest.exists():

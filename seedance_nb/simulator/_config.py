@@ -17,7 +17,8 @@ def new_key() -> str:
 
 @dataclass(frozen=True, repr=False)
 class SimConfig:
-    """How the simulator behaves. Every delay is multiplied by `speed`.
+    """How the simulator behaves. Every delay (renders, callbacks, link and record lifetimes)
+    is multiplied by `speed`.
 
     `start(**options)` and the command line both build one of these from its fields; a
     field's `help` metadata is its command-line help.
@@ -36,8 +37,23 @@ class SimConfig:
     fail_rate: float = field(
         default=0.0, metadata={"help": "share of tasks that end FAILED (exactly one in 1/rate)"}
     )
+    moderation_rate: float = field(
+        default=0.0,
+        metadata={"help": "share of ordinary tasks that end FAILED by content moderation"},
+    )
+    url_ttl: float = field(
+        default=24 * 3600.0,
+        metadata={"help": "seconds (at speed 1) an output URL stays valid; queryTask gives fresh"},
+    )
+    task_ttl: float = field(
+        default=7 * 24 * 3600.0,
+        metadata={"help": "seconds (at speed 1) a finished task's record lives, then 404"},
+    )
     data_dir: Path | None = field(
-        default=None, metadata={"help": "folder for assets and rendered videos"}
+        default=None,
+        metadata={
+            "help": "folder for state, assets and videos: tasks and credits survive a restart"
+        },
     )
     seed: int | None = field(default=None, metadata={"help": "random seed, for repeatable runs"})
 
@@ -57,11 +73,13 @@ class SimConfig:
             object.__setattr__(self, "data_dir", Path(self.data_dir))
         if not self.api_keys or not all(isinstance(k, str) and k for k in self.api_keys):
             raise ValueError("api_keys: at least one non-empty key is needed")
-        for name in ("error_rate", "drop_rate", "fail_rate"):
+        for name in ("error_rate", "drop_rate", "fail_rate", "moderation_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name}: must be between 0 and 1")
         if self.speed <= 0:
             raise ValueError("speed: must be positive")
+        if self.url_ttl <= 0 or self.task_ttl <= 0:
+            raise ValueError("url_ttl and task_ttl: must be positive")
         if self.concurrency < 1 or self.credits < 0:
             raise ValueError("concurrency must be >= 1 and credits >= 0")
 
@@ -69,5 +87,7 @@ class SimConfig:
         return (
             f"SimConfig(accounts={len(self.api_keys)}, credits={self.credits}, "
             f"concurrency={self.concurrency}, speed={self.speed}, error_rate={self.error_rate}, "
-            f"drop_rate={self.drop_rate}, fail_rate={self.fail_rate})"
+            f"drop_rate={self.drop_rate}, fail_rate={self.fail_rate}, "
+            f"moderation_rate={self.moderation_rate}, url_ttl={self.url_ttl}, "
+            f"task_ttl={self.task_ttl})"
         )

@@ -1,4 +1,5 @@
-"""Injected faults, as pure ASGI middleware: 500s and connections cut mid-response."""
+"""Injected faults, as pure ASGI middleware: 500s and connections cut mid-response; and the
+count of answers sent, by status code."""
 
 from __future__ import annotations
 
@@ -45,7 +46,12 @@ class FaultInjector:
         receive: Callable[[], Awaitable[Message]],
         send: Callable[[Message], Awaitable[None]],
     ) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/v1/"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not scope["path"].startswith("/_simulator/"):
+            send = _counting(send, self.store)
+        if not scope["path"].startswith("/api/v1/"):
             await self.app(scope, receive, send)
             return
         config, stats = self.store.config, self.store.stats
@@ -65,6 +71,7 @@ class FaultInjector:
             return
         if roll < config.error_rate + config.drop_rate:
             stats["injected_drop"] += 1
+            self.store.responses["cut"] += 1
             if scope["method"] != "GET":
                 await self._cut(send, b"{")
             await self.app(scope, receive, _cutting(send))
@@ -82,6 +89,23 @@ class FaultInjector:
         )
         await send({"type": "http.response.body", "body": head, "more_body": True})
         raise InjectedDrop
+
+
+def _counting(
+    send: Callable[[Message], Awaitable[None]], store: Store
+) -> Callable[[Message], Awaitable[None]]:
+    """Wrap `send` so each answer that is sent whole counts under its status code."""
+    status = 0
+
+    async def counting_send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+        elif not message.get("more_body", False):  # counted before the client can see it
+            store.responses[str(status)] += 1
+        await send(message)
+
+    return counting_send
 
 
 def _cutting(send: Callable[[Message], Awaitable[None]]) -> Callable[[Message], Awaitable[None]]:
