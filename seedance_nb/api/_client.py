@@ -144,9 +144,9 @@ class AsyncClient:
         key = "set" if self._api_key else "not set"
         return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key})"
 
-    def copy(self) -> AsyncClient:
-        """A client with the same settings and its own connection pool (for another loop)."""
-        return type(self)(self._api_key, self.base_url, **self._options)
+    def copy(self, **overrides: Any) -> AsyncClient:
+        """A client with the same settings (but `overrides`) and its own connection pool."""
+        return type(self)(self._api_key, self.base_url, **{**self._options, **overrides})
 
     @property
     def has_api_key(self) -> bool:

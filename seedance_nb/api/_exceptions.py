@@ -35,6 +35,32 @@ if TYPE_CHECKING:
 class SeedanceError(Exception):
     """Base class of every error this package raises on purpose."""
 
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows it: the message, and the one line of the user's own code that
+        led here, not the asyncio and dataclass frames in between."""
+        import traceback
+
+        frames = traceback.extract_tb(self.__traceback__)
+        mine = [f for f in frames if not _internal(f.filename)]
+        lines = []
+        if mine:
+            frame = mine[-1]
+            code = (frame.line or "").strip()
+            lines.append(f"  in {frame.filename}, line {frame.lineno}: {code}")
+        lines.append(f"{type(self).__module__.split('.')[0]}.{type(self).__name__}: {self}")
+        return lines
+
+
+_LIBRARY_PARTS = ("seedance_nb", "asyncio", "concurrent", "nest_asyncio", "threading")
+
+
+def _internal(filename: str) -> bool:
+    """Frames of this package, the standard library's async plumbing, or generated code
+    (a dataclass's __init__ is "<string>"; a cell is a file or "<ipython-input-…>")."""
+    if filename.startswith("<"):
+        return not filename.startswith("<ipython-input")
+    return any(part in filename for part in _LIBRARY_PARTS)
+
 
 class ValidationError(SeedanceError, ValueError):
     """A request broke a rule of the API; raised before anything is sent.

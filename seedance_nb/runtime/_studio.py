@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..api import (
+    APIConnectionError,
+    APIError,
     AsyncClient,
+    AuthenticationError,
     Client,
     Credits,
     JobStatus,
@@ -73,6 +76,8 @@ class Studio:
         aio = self._connect(client)
         self.base_url = aio.base_url
         self.server = server_kind(aio.base_url)
+        if self.simulator is None:
+            self._check_key(aio)
         if not isinstance(ledger, Ledger):
             ledger = Ledger(ledger or os.environ.get("SEEDANCE_LEDGER") or "seedance-ledger.sqlite")
         self.ledger = ledger
@@ -146,6 +151,33 @@ class Studio:
             f"{self.simulator.base_url} (no credits are spent)."
         )
         return AsyncClient(api_key=self.simulator.api_key, base_url=self.simulator.base_url)
+
+    def _check_key(self, aio: AsyncClient) -> None:
+        """One credits call before anything else: a refused key fails here, in one line that
+        names where it came from, instead of as a failed job later."""
+        from ..api import Portal
+
+        portal = Portal("seedance-key-check")
+        probe = aio.copy(max_retries=0, timeout=10.0)  # a look, not a wait: jobs retry anyway
+        refused = False
+        try:
+            balance = portal.call(probe.credits())
+        except AuthenticationError:
+            refused = True
+        except (APIConnectionError, APIError) as exc:  # reachable later, perhaps: jobs queue
+            self._say(f"Could not check the account at {self.base_url} yet ({exc}).")
+            return
+        finally:
+            portal.call(probe.aclose())
+            portal.close()
+        if refused:  # raised here, outside the except block: one short error, no chain
+            raise AuthenticationError(
+                401,
+                f"the API key was refused by {self.base_url}. Check SEEDANCE_API_KEY (or the "
+                "api_key given to sd.Client), and SEEDANCE_BASE_URL if this is not the server "
+                "you meant.",
+            )
+        self._say(f"Connected to {self.base_url}: {balance.available} credits available.")
 
     def __repr__(self) -> str:
         where = "simulator" if self.server == "simulator" else self.base_url
