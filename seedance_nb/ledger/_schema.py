@@ -56,6 +56,15 @@ CHARGED = names(_CHARGED)
 RESUMABLE = names(_RESUMABLE)
 FAILED = ("FAILED", "SEND_FAILED", "UNKNOWN", "DOWNLOAD_FAILED")  # ended without a video
 NEXT_REV = "(SELECT COALESCE(MAX(rev), 0) + 1 FROM submissions)"
+# credits an experiment has spent or may have spent: what a budget is judged on (any SQL dialect)
+COMMITTED = (
+    "COALESCE(SUM(CASE "
+    f"WHEN status IN ({', '.join(repr(s) for s in CHARGED)}) "
+    "THEN COALESCE(credits_used, estimated_credits) "
+    f"WHEN status IN ({', '.join(repr(s) for s in HOLDS_CREDITS)}) THEN estimated_credits "
+    "ELSE 0 END), 0)"
+)
+REUSABLE = f"status NOT IN ({', '.join(repr(s) for s in NOT_REUSABLE)})"
 FORBIDDEN = ("key", "authorization", "secret", "token", "password")
 ALLOWED = frozenset(FIELDS)
 
@@ -82,6 +91,20 @@ CREATE TABLE IF NOT EXISTS owners (
 CREATE TABLE IF NOT EXISTS df_snapshot (
     id INTEGER PRIMARY KEY CHECK (id = 1), rev INTEGER NOT NULL, generation INTEGER NOT NULL,
     rows INTEGER NOT NULL, format TEXT NOT NULL, data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slot_accounts (account TEXT PRIMARY KEY, slot_limit INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS slot_leases (
+    account TEXT NOT NULL, job_row INTEGER NOT NULL, owner TEXT NOT NULL, user_name TEXT NOT NULL,
+    granted_at INTEGER NOT NULL, PRIMARY KEY (account, job_row)
+);
+CREATE TABLE IF NOT EXISTS slot_waits (
+    id INTEGER PRIMARY KEY, account TEXT NOT NULL, user_name TEXT NOT NULL,
+    job_row INTEGER NOT NULL, owner TEXT NOT NULL, enqueued_at INTEGER NOT NULL,
+    UNIQUE (account, job_row)
+);
+CREATE TABLE IF NOT EXISTS slot_users (
+    account TEXT NOT NULL, user_name TEXT NOT NULL, turn INTEGER NOT NULL,
+    PRIMARY KEY (account, user_name)
 );
 """
 # after `migrate`, which adds the columns these name to a file from an older version
@@ -119,7 +142,9 @@ def statements(script: str) -> list[str]:
     return out
 
 
-SCHEMA_VERSION = 2  # 1: the first stage's file; 2: owned rows (owner column, owners table)
+# 1: the first stage's file; 2: owned rows (owner column, owners table); 3: the account's slots
+# (slot_accounts, slot_leases, slot_waits, slot_users)
+SCHEMA_VERSION = 3
 
 
 def migrate(db: sqlite3.Connection) -> int:
