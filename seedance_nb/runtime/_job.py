@@ -72,10 +72,12 @@ class Job:
         self.predicted_seconds: float | None = None  # expected time from send to completion
         self.ended: float | None = None  # when the job ended here (epoch seconds)
         self.warning: str | None = None  # a problem that does not end the job (a ledger write)
+        self.show_progress = False  # result() shows a live line while it blocks
         self.callback_errors: list[BaseException] = []
         self._callbacks: list[Callable[[Job], Any]] = []
         self._done: concurrent.futures.Future[Task] = concurrent.futures.Future()
         self._displays: list[Any] = []
+        self._views: list[tuple[Any, Any]] = []  # (display handle, widget view) to refresh
         self._canceller: Callable[[Job], bool] | None = None
         self._fetcher: Fetch | None = None
 
@@ -121,15 +123,20 @@ class Job:
 
         Raises sd.WaitTimeoutError if `timeout` seconds pass first (the job goes on).
         """
-        done = self._done
-        try:
-            return self._host.block(done, timeout)
-        except (TimeoutError, concurrent.futures.TimeoutError, asyncio.TimeoutError):
-            if done.done():
-                raise  # the job's own error, which happens to be a timeout
-            raise WaitTimeoutError(
-                self.task_id or f"of job #{self.id}", self.task, timeout or 0.0
-            ) from None
+        if not self.done:
+            from ._progress import Progress, follow
+
+            progress = Progress([self], 1) if self.show_progress else None
+            try:
+                self._host.block(self._host.submit(follow([self], timeout, progress)))
+            finally:
+                if progress is not None:
+                    progress.close()
+            if not self.done:
+                raise WaitTimeoutError(
+                    self.task_id or f"of job #{self.id}", self.task, timeout or 0.0
+                )
+        return self.result_now()
 
     def result_now(self) -> Task:
         """The result of a job that has ended (raises its error); never blocks."""
@@ -197,6 +204,10 @@ class Job:
                 log.exception("on_update callback of job #%s failed", self.id)
         for handle in self._displays:
             handle.update(self._repr_mimebundle_(), raw=True)
+        if self.done and self._views:
+            views, self._views = self._views, []
+            for handle, view in views:
+                handle.update(view)
 
     def _finish(
         self, status: JobStatus, *, error: str | None = None, exception: BaseException | None = None
@@ -260,6 +271,9 @@ class Job:
         from IPython.display import display
 
         if type(self).view is not None:
-            display(type(self).view(self))
+            view = type(self).view(self)
+            handle = display(view, display_id=True)
+            if not self.done:  # once, at the end: the view's static fallback then shows the
+                self._views.append((handle, view))  # result in a notebook saved without state
             return
         self._displays.append(display(self._repr_mimebundle_(), raw=True, display_id=True))

@@ -35,6 +35,7 @@ from ._engine import DEADLINE, Engine, finish_from_row
 from ._fingerprint import LOOPBACK, fingerprint, server_kind
 from ._host import Host
 from ._job import Job
+from ._progress import Progress, follow
 from ._sweep import Sweep
 
 if TYPE_CHECKING:
@@ -402,20 +403,15 @@ class Studio:
         Safe in a notebook cell: the wait lets the kernel's loop run the jobs meanwhile.
         Raises sd.WaitTimeoutError if `timeout` seconds pass first (the jobs go on).
         """
-        import asyncio
-
         jobs = self.jobs if jobs is None else list(jobs)
-
-        async def ended() -> None:
-            if not jobs:
-                return
-            futures = [asyncio.wrap_future(j.outcome) for j in jobs]
-            for future in futures:  # each error stays on its job; none is "never retrieved"
-                future.add_done_callback(_retrieved)
-            await asyncio.wait(futures, timeout=timeout)  # never cancel them: that would
-            # cancel the jobs' own outcomes too
-
-        self._host.block(self._host.submit(ended()))
+        progress = None
+        if self.verbose and any(not j.done for j in jobs):
+            progress = Progress(jobs, self.engine.concurrency)
+        try:
+            self._host.block(self._host.submit(follow(jobs, timeout, progress)))
+        finally:
+            if progress is not None:
+                progress.close()
         late = [j for j in jobs if not j.done]
         if late:
             raise WaitTimeoutError(
@@ -478,6 +474,7 @@ class Studio:
         return self._track(job)
 
     def _track(self, job: Job) -> Job:
+        job.show_progress = self.verbose
         self._jobs[job.id] = job
         job.on_update(self._job_changed)
         return job
@@ -532,11 +529,6 @@ class Studio:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _retrieved(future: Any) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 @atexit.register

@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-POSTER_WIDTH = 320
+POSTER_WIDTH = 240  # small: it is saved twice (widget state and the static card)
 
 
 def poster(path: Path, width: int = POSTER_WIDTH) -> bytes:
-    """The video's first frame as a small JPEG (about 10 KB), or b'' if it cannot be read."""
+    """The video's first frame as a small JPEG (a few KB), or b'' if it cannot be read."""
     import av
 
     try:
@@ -20,5 +20,5 @@ def poster(path: Path, width: int = POSTER_WIDTH) -> bytes:
     image = frame.to_image()
     image.thumbnail((width, width))
     out = io.BytesIO()
-    image.save(out, format="JPEG", quality=70)
+    image.save(out, format="JPEG", quality=60)
     return out.getvalue()

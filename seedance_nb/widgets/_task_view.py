@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import pathlib
+import string
 from typing import Any
 
 import anywidget
@@ -10,6 +13,8 @@ import traitlets as t
 
 from ..runtime import Job, JobStatus
 from ._media import poster
+
+_STATIC = string.Template((pathlib.Path(__file__).parent / "task_view_static.html").read_text())
 
 
 class TaskView(anywidget.AnyWidget):
@@ -54,6 +59,39 @@ class TaskView(anywidget.AnyWidget):
 
     def __repr__(self) -> str:  # the text shown where widgets cannot render
         return f"<TaskView {self.job.summary()}>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The live widget, plus a static card (status, credits, poster, path) that GitHub,
+        nbviewer or a notebook saved without widget state show in its place."""
+        shown = super()._repr_mimebundle_(**kwargs) or {}
+        data, meta = shown if isinstance(shown, tuple) else (shown, {})
+        return {**data, "text/html": self.static_html()}, meta
+
+    def static_html(self) -> str:
+        """The card as plain HTML, with the poster inline (a few KB, never the video)."""
+        job = self.job
+        poster_tag = ""
+        if self._poster:
+            data = base64.b64encode(self._poster).decode()
+            poster_tag = (
+                f'<img src="data:image/jpeg;base64,{data}" alt="first frame" '
+                'style="max-width:100%;max-height:50vh;border-radius:6px;display:block">'
+            )
+        error = f'<div style="color:#b91c1c">{html.escape(self.error)}</div>' if self.error else ""
+        used = job.credits_used
+        credits = f"{used} credits" if used is not None else f"~{job.estimated_credits} credits"
+        label = f"{job.label} · " if job.label else ""
+        return _STATIC.substitute(
+            status=html.escape(self.status),
+            border="#f0a8a8" if self.failed else "#ccc",
+            job_id=job.id,
+            title=html.escape(f"{label}{job.request.mode} · {job.model}"),
+            credits=credits,
+            prompt=html.escape(self.prompt),
+            error=error,
+            poster=poster_tag,
+            where=html.escape(str(job.local_path) if job.local_path else (job.task_id or "")),
+        )
 
     def _sync(self, job: Job) -> None:
         """Copy the job's state into the synced traits (called on every change)."""
