@@ -490,7 +490,8 @@ def _slot_state(
         _slots.Lease(int(r[0]), r[1], r[2], r[3])
         for r in db.execute(
             "SELECT l.job_row, l.owner, l.user_name, s.status FROM slot_leases l "
-            "LEFT JOIN submissions s ON s.id = l.job_row WHERE l.account = ?",
+            "LEFT JOIN submissions s ON s.id = l.job_row WHERE l.account = ? "
+            "ORDER BY l.granted_at, l.job_row",
             (account,),
         )
     ]
