@@ -26,10 +26,13 @@ install: $(STAMP)
 
 # Tools the tests drive from outside Python: jq and node run the seed's own examples, and
 # Debian's chromium is the browser Playwright drives (no browser is ever downloaded).
+# Debian's postgresql: the team tests' throwaway cluster when no server answers at :5432.
 system-deps:
 	@missing=""; \
 	for tool in jq node chromium; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	case "$$missing" in *node*) missing="$${missing/node/nodejs}";; esac; \
+	if [ -z "$$SEEDANCE_TEST_POSTGRES" ] && ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null \
+	  && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing="$$missing postgresql"; fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; apt-get update -q && apt-get install -y -q $$missing; fi
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pg import pg_server, pg_url  # noqa: F401  (a real PostgreSQL for team tests)
 
 import seedance_nb as sd
 from seedance_nb.simulator import Simulator
