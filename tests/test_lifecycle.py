@@ -576,3 +576,29 @@ def test_a_dead_process_on_this_host_frees_its_rows_without_waiting_out_the_leas
     ledger.retire(me)
     assert ledger.claim(row, other) is not None  # a studio that closed frees its rows at once
     ledger.close()
+
+
+def test_download_after_the_link_expired_asks_the_server_for_a_fresh_one(
+    start_sim, make_studio, monkeypatch
+):
+    import seedance_nb.runtime._engine as engine
+
+    sim = start_sim(url_ttl=50.0)  # 0.5 s at this speed
+    studio = make_studio(sim)
+    real = engine.download
+
+    async def broken(http, url, dest):
+        raise sd.DownloadError("the disk was busy", url=url, path=str(dest))
+
+    monkeypatch.setattr(engine, "download", broken)
+    job = studio.submit(sd.TextToVideo("fetched after expiry", duration=4))
+    with pytest.raises(sd.JobError):
+        job.result(timeout=60)
+    stale = studio.ledger.get(job.id)["video_url"]
+    assert wait_until(lambda: httpx.get(stale).status_code in (403, 404), 30)  # as a CDN says
+
+    monkeypatch.setattr(engine, "download", real)
+    path = job.download()
+    assert verify_video(path) > 0 and job.status is JobStatus.COMPLETED
+    assert studio.ledger.get(job.id)["video_url"] != stale  # the fresh link is kept
+    assert sim.stats()["counters"][CREATE] == 1

@@ -530,7 +530,13 @@ class Engine:
                 await self._unsaved(track, f"{type(exc).__name__}: {exc}", exc)
                 return
             job.local_path = path
-            await self._record(track, status="COMPLETED", local_path=str(path), error=None)
+            await self._record(
+                track,
+                status="COMPLETED",
+                local_path=str(path),
+                video_url=task.video_url,  # the link that worked (a fresh one after expiry)
+                error=None,
+            )
             job.error = None
             job.end(JobStatus.COMPLETED)
             return
