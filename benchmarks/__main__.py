@@ -14,6 +14,7 @@ from pathlib import Path
 MODULES = (
     "bench_import",
     "bench_ledger",
+    "bench_team",
     "bench_render",
     "bench_simulator",
     "bench_runtime",
