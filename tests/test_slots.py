@@ -102,6 +102,20 @@ def test_plan_fills_only_the_free_slots_and_drops_dead_requests():
     assert plan(leases, waits, alive, limit=1).granted == []
 
 
+def test_the_account_is_named_by_a_hash_never_the_key(monkeypatch):
+    from seedance_nb.ledger import account_id, current_user
+
+    key, url = "sk-live-0123456789abcdef", "https://seedance2-ai.ai/api/v1"
+    name = account_id(key, url)
+    assert name == account_id(key, url + "/") == account_id(key, url.upper())
+    assert name != account_id(key + "x", url) and name != account_id(key, "http://127.0.0.1:1")
+    assert key not in name and len(name) == 32
+    monkeypatch.setenv("SEEDANCE_USER", "ada")
+    assert current_user() == "ada"
+    monkeypatch.delenv("SEEDANCE_USER")
+    assert current_user()
+
+
 # ---- both backends ------------------------------------------------------------------------------
 @pytest.fixture(params=["sqlite", "postgresql"])
 def target(request, tmp_path):

@@ -1,11 +1,13 @@
 """The ledger: a durable record of every submission and its credits, with pandas views.
 
-One SQLite file in WAL mode (default ``seedance-ledger.sqlite`` beside the notebook). A row is
+A storage interface (`_store.Store`) with two backends under one set of views: one SQLite file
+in WAL mode (default ``seedance-ledger.sqlite`` beside the notebook), or a PostgreSQL database a
+team shares (``Ledger("postgresql://...")``, ``pip install "seedance-nb[team]"``). A row is
 written, and committed, before its request leaves, and updated as the task moves, so a kernel
-that dies loses nothing. Several kernels may share the file: writes take the lock with
-``BEGIN IMMEDIATE`` and wait for each other. Every unfinished row has an owner, a live studio
-with a heartbeat; other studios take it over only once that owner is gone (`claim`).
-pandas and matplotlib load only for the views.
+that dies loses nothing. Any number of kernels may share a ledger. Every unfinished row has an
+owner, a live studio with a heartbeat; other studios take it over only once that owner is gone
+(`claim`). The account's slots are leased through the ledger too (`acquire_slot`,
+`release_slot`, `listen`), fairly between users. pandas and matplotlib load only for the views.
 
     ledger = Ledger("seedance-ledger.sqlite")
     row = ledger.log(experiment="beach", model="seedance2", estimated_credits=200)
@@ -20,6 +22,7 @@ from __future__ import annotations
 from ._ledger import Ledger
 from ._owners import HEARTBEAT, LEASE, Owner
 from ._schema import FIELDS, IN_FLIGHT, NOT_REUSABLE, STATUSES
+from ._slots import account_id, current_user
 
 __all__ = [
     "FIELDS",
@@ -30,4 +33,6 @@ __all__ = [
     "STATUSES",
     "Ledger",
     "Owner",
+    "account_id",
+    "current_user",
 ]
