@@ -201,8 +201,12 @@ def _sweep(
                 f"{max(remaining, 0)} are left. Raise it with --budget, or plan fewer jobs."
             )
             return 1
-    if not yes and len(done) < len(items) and not click.confirm(
-        f"Send {len(items) - len(done)} new job(s) for {new_cost} credits?", default=False
+    if (
+        not yes
+        and len(done) < len(items)
+        and not click.confirm(
+            f"Send {len(items) - len(done)} new job(s) for {new_cost} credits?", default=False
+        )
     ):
         console.print("Nothing sent.")
         return 1
@@ -469,12 +473,13 @@ def _status(book: Ledger, experiment: str | None, limit: int) -> None:
 
 
 def _wins(book: Ledger, experiment: str | None) -> dict[int, int]:
-    """How often each row was preferred in a comparison."""
+    """How many ballots each row won in a comparison."""
     try:
         votes = book.votes(experiment)
     except ImportError:  # pandas is not installed: no votes column
         return {}
-    return {int(k): int(v) for k, v in votes["winner"].value_counts().items()}
+    ballots = votes.drop_duplicates("ballot")
+    return {int(k): int(v) for k, v in ballots["winner"].value_counts().items()}
 
 
 # ---- simulator ---------------------------------------------------------------------------------
