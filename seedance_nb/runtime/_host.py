@@ -1,22 +1,58 @@
-"""Where a studio's background work runs: the kernel's own loop in Jupyter, else a private one.
+"""Where a studio's background work runs, and how a blocking call waits for it.
 
-Inside Jupyter the kernel's asyncio loop is already running in the main thread, so background
-tasks go there and cells stay free. In scripts and tests there is no running loop, so a daemon
-thread runs one. A blocking call that meets the kernel's running loop (``job.result()`` in a
-cell) is the one place nest_asyncio2 is applied.
+Three hosts, told apart when the studio is made:
+
+* **An IPython kernel** (JupyterLab, Notebook 7, VS Code, Colab). The kernel's asyncio loop runs
+  in the main thread between cells, so background tasks go there and cells stay free. A
+  blocking call from a cell (``job.result()``, ``studio.wait()``) meets that loop running, and
+  it is the one place nest_asyncio2 is applied: the kernel runs one cell at a time and
+  tolerates a nested run of its loop.
+* **marimo** (``marimo edit``, ``marimo run``, apps). marimo runs every cell as a coroutine on
+  its own loop, the same loop that reads the next control message (run this cell, a widget
+  changed). Nesting that loop would let marimo start the next request inside a running cell,
+  so its loop is never patched and never waited on: the work runs on a private loop in a daemon
+  thread (the Portal), and a blocking call waits on a thread-safe future. marimo's widget comms
+  are bound to their session and safe to send from that thread, so live cards still update.
+* **Anything else** (scripts, the command line, tests, an asyncio program): the Portal too, so a
+  blocking call never touches a loop that belongs to someone else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import sys
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ..api import Portal
 
 T = TypeVar("T")
+Kind = Literal["kernel", "marimo", "thread"]
+
+
+def ipython_kernel() -> bool:
+    """True inside an IPython kernel (not a terminal IPython, not marimo)."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    try:
+        shell = ipython.get_ipython()
+    except Exception:  # a half-imported IPython: not a kernel we can rely on
+        return False
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def marimo_notebook() -> bool:
+    """True inside a marimo notebook or app (never imports marimo itself)."""
+    marimo = sys.modules.get("marimo")
+    if marimo is None:
+        return False
+    try:
+        return bool(marimo.running_in_notebook())
+    except Exception:  # an older or partial marimo: treat it as any other program
+        return False
 
 
 class Host:
@@ -24,12 +60,19 @@ class Host:
 
     def __init__(self) -> None:
         try:
-            self.loop = asyncio.get_running_loop()
-            self._portal: Portal | None = None
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
+            running = None
+        self._portal: Portal | None = None
+        if running is not None and ipython_kernel():
+            self.kind: Kind = "kernel"
+            self.loop = running
+            self.thread_id: int | None = threading.get_ident()
+        else:
+            self.kind = "marimo" if marimo_notebook() else "thread"
             self._portal = Portal("seedance-studio")
             self.loop = self._portal.loop
-        self.thread_id = threading.get_ident() if self._portal is None else None
+            self.thread_id = None
 
     @property
     def in_kernel(self) -> bool:
@@ -51,7 +94,12 @@ class Host:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def block(self, future: concurrent.futures.Future[T], timeout: float | None = None) -> T:
-        """Wait for `future` from synchronous code, even from a cell on the kernel's loop."""
+        """Wait for `future` from synchronous code: a cell, a script, another thread.
+
+        Only a call made on the studio's own loop nests it (a kernel cell, or a job callback
+        that blocks); every other caller, a marimo cell included, waits on the future and
+        leaves its own loop alone.
+        """
         if not self._on_loop_thread():
             return future.result(timeout)
         import nest_asyncio2
