@@ -217,6 +217,7 @@ function render({ model, el, experimental }) {
       video.addEventListener("pause", () => follow(video, "pause"));
       video.addEventListener("seeked", () => { follow(video, "seek"); showFrame(); });
       video.addEventListener("timeupdate", showFrame);
+      video.addEventListener("loadedmetadata", showFrame);
       media.appendChild(video);
       if (urls.has(item.key)) video.src = urls.get(item.key);
       else fetchVideo(item.key);
@@ -245,6 +246,7 @@ function render({ model, el, experimental }) {
     }
     help.textContent = KEYS_HELP.replace("{n}", String(all.length));
     drawBar();
+    showFrame();
   }
 
   function drawBar() {
