@@ -6,8 +6,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 # The demo has its own venv with only what the notebooks need (`.[notebook]` and JupyterLab), so
 # `make test`'s .venv is left alone. The simulator runs SIM_SPEED times as long as the service:
-# at 0.05 a 5 s clip is held about 1.3 s (plus real encoding) and the first video plays within
-# 10 s of Run All (measured in Chromium on a busy 2-core VM, the kernel already started).
+# at 0.05 the server holds a 5 s clip about 1.3 s. Run All to the first playable video measured
+# 8.3-12.9 s in Chromium on a 2-core VM at load 10 (the studio starts in ~1.2 s, then the poller's
+# first look comes at ~4.5 s whatever the speed, so a lower speed gains nothing).
 DEMO_VENV ?= .venv-demo
 DEMO_STAMP := $(DEMO_VENV)/.installed-stamp
 DEMO_PORT ?= 8888
