@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import statistics
 import threading
 import time
@@ -23,6 +24,7 @@ from waiting import wait_until
 import seedance_nb as sd
 from seedance_nb.simulator import SimConfig
 from seedance_nb.simulator.__main__ import parse_args
+from seedance_nb.simulator._scene import MODERATED
 from seedance_nb.simulator._timing import median_render, queue_wait, render_time
 
 T2V = {"prompt": "a red kite over green hills at dawn", "duration": "4s", "resolution": "720x720"}
@@ -215,6 +217,13 @@ def test_a_moderated_prompt_is_refused_at_create_and_costs_nothing(start_sim, pr
         pytest.raises(sd.BadRequestError, match="moderation"),
     ):
         client.create_task(sd.TextToVideo(prompt))
+
+
+def test_the_readme_lists_every_moderated_word():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## The simulator") : readme.index("## How it is tested")]
+    listed = section[section.index("**Moderation.**") :].split(")")[0]
+    assert sorted(re.findall(r"[a-z]+", listed.split("(")[1])) == sorted(MODERATED)
 
 
 def test_moderation_rate_fails_ordinary_tasks_later_and_free(start_sim):

@@ -525,7 +525,7 @@ class Rain:
     def __init__(self, scene: Scene, width: int, height: int) -> None:
         rng = _rng(scene, "rain")
         self.length = max(4, height // 22)
-        count = max(40, width * height * 3 // (100 * self.length))  # streaks cover 3%
+        count = max(40, width * height * 3 // (200 * self.length))  # streaks cover 1.5%
         self.height, self.width = height, width
         self.x0 = rng.uniform(0, width, count)
         self.y0 = rng.uniform(0, height + self.length, count)
@@ -551,7 +551,7 @@ class Snow:
 
     def __init__(self, scene: Scene, width: int, height: int) -> None:
         rng = _rng(scene, "snow")
-        count = max(40, width * height // 500)
+        count = max(40, width * height // 700)
         self.height, self.width = height, width
         self.size = np.where(rng.random(count) < 0.3, 4, 2) * max(1, min(width, height) // 720)
         self.x0 = rng.uniform(0, width, count)
