@@ -117,7 +117,6 @@ def test_export_is_one_page_with_videos_prompts_and_votes(trio, tmp_path):
     grid.prefer(jobs[2])
     grid.prefer(jobs[2])
     grid.prefer(jobs[0])
-    (tmp_path / "share").mkdir()
     page = grid.to_html(tmp_path / "share" / "ab.html")
     text = page.read_text()
     videos = re.findall(r'<video src="data:video/mp4;base64,([^"]+)"', text)

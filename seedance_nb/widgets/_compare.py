@@ -276,7 +276,7 @@ class Compare(anywidget.AnyWidget):
         table = table[table.index.isin([job.id for job in self.jobs])]
         ranking = (
             table[["label", "wins", "losses", "win_rate", "strength", "rank"]].to_html(
-                classes="sd-table", float_format=lambda v: f"{v:.2f}", na_rep=""
+                classes="sd-table", float_format=lambda v: f"{v:.2f}", na_rep="", border=0
             )
             if len(table)
             else "<p>No votes yet.</p>"
@@ -292,6 +292,7 @@ class Compare(anywidget.AnyWidget):
             .replace("{{ranking}}", ranking)
             .replace("{{ballots}}", html.escape(plural(sum(wins.values()), "ballot")))
         )
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(page, encoding="utf-8")
         return out
 
