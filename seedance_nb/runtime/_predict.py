@@ -1,17 +1,26 @@
 """When will a task finish? Learned from the ledger's history of similar tasks.
 
-The poller uses the prediction to stay quiet early and look closely near the end: it polls at
-`low + k * step`, where `low` is the early edge of what similar tasks took and `step` is under
-the seed's 5 s loop, so completion is seen sooner than that loop would see it, with a fraction
-of its queries.
+Two generations live here until the engine switches over:
+
+* `Predictor`, `window` and `next_poll`: the current poller (polls at `low + k * step`, a step
+  tied to the fixed loop's interval).
+* `CompletionModel`, `LogNormal` and `poll_after`: scale-free polling. Completion times of a
+  task kind are modelled as lognormal, learned from the ledger and from this session, with a
+  prior from the API's published example (about 45 s for 5 s of 720p) scaled by length,
+  upscale and model, so every job has an ETA before any history exists. Polls fall where the
+  conditional distribution says a fixed share of the still-running tasks will have finished,
+  so the detection lag is a fixed fraction of the spread at any time scale; with no history
+  at all they start at a small fraction of the prior and grow geometrically.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections import defaultdict, deque
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 Key = tuple[str, int, str | None, str | None]  # model, seconds, resolution, upscale
@@ -43,15 +52,9 @@ class Predictor:
     def load(self, rows: list[dict[str, Any]]) -> None:
         """Learn from completed ledger rows (their server-side send and completion times)."""
         for row in rows:
-            sent, done = row.get("sent_at"), row.get("completed_at")
-            if row.get("status") != "COMPLETED" or sent is None or done is None:
-                continue
-            try:
-                params = json.loads(row["params"] or "{}")
-                key = key_of(row["model"], params.get("inputs", {}))
-            except (ValueError, TypeError, KeyError):
-                continue
-            self.add(key, (done - sent).total_seconds())
+            sample = row_sample(row)
+            if sample is not None:
+                self.add(*sample)
 
     def add(self, key: Key, seconds: float) -> None:
         if seconds > 0:
@@ -92,3 +95,188 @@ def next_poll(elapsed: float, window: Window | None, spacing: float) -> float:
     if elapsed < low:
         return low + step
     return low + (int((elapsed - low) / step) + 1) * step
+
+
+# ---- scale-free model ---------------------------------------------------------------------------
+PRIOR_SECONDS = 44.455  # the API's published example: 5 s of 720p, createTime -> completeTime
+PRIOR_LENGTH = 5
+FIXED_SHARE = 2.0  # a render costs like (FIXED_SHARE + seconds) seconds of clip
+UPSCALE_FACTOR: dict[str | None, float] = {None: 1.0, "2k": 1.4, "4k": 1.8}
+MODEL_FACTOR: dict[str, float] = {"seedance2": 1.0, "seedance2-fast": 0.6}
+SIGMA0 = 0.35  # prior spread of log(completion time) within one kind
+SIGMA0_WEIGHT = 4.0  # the prior spread counts as this many degrees of freedom
+SIGMA_FLOOR = 0.05
+TRANSFER = 0.2  # extra log-spread when a kind's centre comes from other kinds or the prior
+COLD_FIRST = 0.05  # with no history, the first poll at this share of the prior...
+COLD_GROWTH = 1.35  # ...and each next one at this multiple of the time elapsed (up to the cap)
+TRUSTED = 0.99  # beyond this quantile, gaps grow at least with the overrun (see `poll_after`)
+_NORMAL = NormalDist()
+_TINY = 1e-12
+
+
+def prior_seconds(key: Key) -> float:
+    """What the API's published example suggests a task of this kind takes, send to done."""
+    model, seconds, _, upscale = key
+    length = (FIXED_SHARE + seconds) / (FIXED_SHARE + PRIOR_LENGTH)
+    return PRIOR_SECONDS * length * UPSCALE_FACTOR.get(upscale, 1.0) * MODEL_FACTOR.get(model, 1.0)
+
+
+@dataclass(frozen=True)
+class LogNormal:
+    """Completion time T with log T ~ Normal(mu, sigma); times in seconds from the send."""
+
+    mu: float
+    sigma: float
+
+    @property
+    def median(self) -> float:
+        return math.exp(self.mu)
+
+    def survival(self, t: float) -> float:
+        """P(T > t)."""
+        if t <= 0:
+            return 1.0
+        return _NORMAL.cdf(-(math.log(t) - self.mu) / self.sigma)
+
+    def quantile(self, p: float) -> float:
+        """The time by which a share `p` of tasks have finished."""
+        p = min(max(p, _TINY), 1 - _TINY)
+        return math.exp(self.mu + self.sigma * _NORMAL.inv_cdf(p))
+
+    def after(self, elapsed: float, share: float) -> float | None:
+        """The time by which a share `share` of the tasks still running at `elapsed` finish;
+        None when `elapsed` is so far out in the tail that the model has nothing to say."""
+        left = self.survival(elapsed) * (1 - share)
+        if left < _TINY:
+            return None
+        return max(elapsed, math.exp(self.mu - self.sigma * _NORMAL.inv_cdf(left)))
+
+    def remaining(self, elapsed: float) -> float:
+        """Median time still to go for a task that has not finished after `elapsed` seconds."""
+        end = self.after(elapsed, 0.5)
+        return max(0.0, end - elapsed) if end is not None else (COLD_GROWTH - 1) * elapsed
+
+
+def row_sample(row: dict[str, Any]) -> tuple[Key, float] | None:
+    """A completed ledger row as (kind, seconds from send to completion), or None."""
+    sent, done = row.get("sent_at"), row.get("completed_at")
+    if row.get("status") != "COMPLETED" or sent is None or done is None:
+        return None
+    try:
+        params = json.loads(row["params"] or "{}")
+        key = key_of(row["model"], params.get("inputs", {}))
+        seconds = (done - sent).total_seconds()
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return (key, seconds) if seconds > 0 else None
+
+
+class CompletionModel:
+    """A lognormal of completion times per task kind, learned as tasks finish.
+
+    log T of a kind is centred on the mean of its own samples, shrunk towards its prior moved
+    by the session's speed (the mean log ratio of every sample to its own kind's prior), each
+    weighted by its precision; the spread is pooled over kinds and shrunk towards `SIGMA0`.
+    So one finished task of any kind rescales every kind (a simulator at --speed 0.1 is found
+    out at the first completion), and a kind's own samples take over as they come.
+    """
+
+    def __init__(self) -> None:
+        self._logs: dict[Key, deque[float]] = defaultdict(lambda: deque(maxlen=HISTORY))
+        self._cache: dict[Key, LogNormal] = {}
+
+    def load(self, rows: list[dict[str, Any]]) -> None:
+        """Learn from completed ledger rows (same rows as `Predictor.load`)."""
+        for row in rows:
+            sample = row_sample(row)
+            if sample is not None:
+                self.add(*sample)
+
+    def add(self, key: Key, seconds: float) -> None:
+        """Learn one completion: `seconds` from send to completion for a task of kind `key`."""
+        if seconds > 0 and math.isfinite(seconds):
+            self._logs[key].append(math.log(seconds))
+            self._cache.clear()
+
+    @property
+    def learned(self) -> bool:
+        """Whether any completion has been seen (until then, polls follow the cold schedule)."""
+        return any(self._logs.values())
+
+    def samples(self, key: Key) -> int:
+        return len(self._logs.get(key, ()))
+
+    def speed(self) -> float:
+        """How much longer than the prior tasks take here (1.0 before any history)."""
+        ratios = [x - math.log(prior_seconds(k)) for k, xs in self._logs.items() for x in xs]
+        return math.exp(statistics.fmean(ratios)) if ratios else 1.0
+
+    def distribution(self, key: Key) -> LogNormal | None:
+        """The learned distribution for this kind, or None before any completion is seen."""
+        if key in self._cache:
+            return self._cache[key]
+        groups = [xs for xs in self._logs.values() if xs]
+        if not groups:
+            return None
+        total = sum(len(xs) for xs in groups)
+        squares = sum(sum((x - statistics.fmean(xs)) ** 2 for x in xs) for xs in groups)
+        freedom = sum(len(xs) - 1 for xs in groups)
+        var = (SIGMA0_WEIGHT * SIGMA0**2 + squares) / (SIGMA0_WEIGHT + freedom)
+        var = max(var, SIGMA_FLOOR**2)
+        centre = math.log(prior_seconds(key) * self.speed())
+        precision = 1 / (var / total + TRANSFER**2)
+        own = list(self._logs.get(key, ()))
+        if own:
+            centre = (centre * precision + statistics.fmean(own) * len(own) / var) / (
+                precision + len(own) / var
+            )
+            precision += len(own) / var
+        found = LogNormal(centre, math.sqrt(var + 1 / precision))
+        self._cache[key] = found
+        return found
+
+    def guess(self, key: Key) -> LogNormal:
+        """The learned distribution, or before any history the prior's."""
+        learned = self.distribution(key)
+        if learned is not None:
+            return learned
+        return LogNormal(math.log(prior_seconds(key)), math.sqrt(SIGMA0**2 + TRANSFER**2))
+
+    def expected(self, key: Key) -> float:
+        """Median seconds from send to completion (the prior's before any history)."""
+        return self.guess(key).median
+
+    def eta(self, key: Key, elapsed: float) -> float:
+        """Median seconds still to go for a task of this kind `elapsed` seconds after its send."""
+        return self.guess(key).remaining(max(0.0, elapsed))
+
+
+def poll_after(
+    dist: LogNormal | None,
+    prior: float,
+    elapsed: float,
+    *,
+    first: bool,
+    share: float,
+    cap: float,
+) -> float:
+    """Seconds after the send at which to poll next, `elapsed` seconds after it.
+
+    With a learned `dist`, the next poll comes when a share `share` of the tasks still running
+    now will have finished, so every poll has about that chance of finding the task done and
+    the lag scales with the spread, not with `cap`. Between polls no gap exceeds `cap`; the
+    first poll may come later, when the history says nothing finishes before. With no history
+    (`dist` None) polls start at `COLD_FIRST * prior` and each comes at `COLD_GROWTH` times the
+    time elapsed, up to `cap` apart. Beyond the model's `TRUSTED` quantile (a task running late,
+    or a model gone stale) gaps grow at least in step with the overrun, so it is not hammered.
+    """
+    if dist is None:
+        gap = min(COLD_FIRST * prior if first else (COLD_GROWTH - 1) * elapsed, cap)
+        return elapsed + max(gap, 1e-3 * prior)
+    at = dist.after(elapsed, share)
+    gap = at - elapsed if at is not None else (COLD_GROWTH - 1) * elapsed
+    # past the last hundredth, trust the model less: gaps grow with the overrun, as when cold
+    gap = max(gap, (COLD_GROWTH - 1) * (elapsed - dist.quantile(TRUSTED)))
+    if not first:
+        gap = min(gap, cap)
+    return elapsed + max(gap, 1e-3 * dist.median)
