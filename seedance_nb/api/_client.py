@@ -18,6 +18,7 @@ import asyncio
 import base64
 import contextlib
 import functools
+import hashlib
 import inspect
 import json
 import logging
@@ -52,6 +53,13 @@ REDACTED = "[api key redacted]"
 UPLOAD_BYTES_PER_SECOND = 1_000_000  # an upload's deadline grows by a second per MB sent
 
 OnUpdate = Callable[[Task], Awaitable[None] | None]
+
+
+def account_id(api_key: str, base_url: str) -> str:
+    """The name an account goes by in a shared ledger: a hash of its API key and its server,
+    so every studio on the same account agrees on it and the key is never stored."""
+    server = base_url.strip().rstrip("/").lower()
+    return hashlib.sha256(f"seedance-account\n{server}\n{api_key}".encode()).hexdigest()[:32]
 
 
 class CreateTaskUnclearError(UnexpectedResponseError, APIConnectionError):
@@ -147,6 +155,11 @@ class AsyncClient:
     def copy(self, **overrides: Any) -> AsyncClient:
         """A client with the same settings (but `overrides`) and its own connection pool."""
         return type(self)(self._api_key, self.base_url, **{**self._options, **overrides})
+
+    @property
+    def account_id(self) -> str:
+        """This client's account as a shared ledger names it (a hash: never the key)."""
+        return account_id(self._api_key or "", self.base_url)
 
     @property
     def has_api_key(self) -> bool:

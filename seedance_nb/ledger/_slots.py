@@ -18,13 +18,13 @@ user holding the fewest counting leases goes first, ties go to the user served l
 from __future__ import annotations
 
 import getpass
-import hashlib
 import heapq
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..api._client import account_id  # noqa: F401  (re-exported: one definition)
 from ._schema import SENT
 
 CHANNEL = "seedance_slots"  # PostgreSQL NOTIFY channel; the payload is the account
@@ -154,13 +154,6 @@ def view(
             for w in fair_order(standing, per_user, turns)
         ],
     }
-
-
-def account_id(api_key: str, base_url: str) -> str:
-    """The name an account's slots go by in a shared ledger: a hash of its API key and its
-    server, so every studio on the same account agrees on it and the key is never stored."""
-    server = base_url.strip().rstrip("/").lower()
-    return hashlib.sha256(f"seedance-account\n{server}\n{api_key}".encode()).hexdigest()[:32]
 
 
 def current_user() -> str:

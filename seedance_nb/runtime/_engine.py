@@ -50,10 +50,11 @@ from ..api import (
     TaskStatus,
     UnexpectedResponseError,
 )
-from ..ledger import Ledger, Owner
+from ..ledger import Ledger, Owner, current_user
 from ._download import destination, download, new_downloader
 from ._job import Job
-from ._predict import Key, Predictor, key_of, next_poll
+from ._predict import Key, key_of
+from ._scheduler import Scheduler
 
 log = logging.getLogger("seedance_nb")
 Uploader = Callable[[Path, str], Awaitable[str]]
@@ -61,6 +62,7 @@ MAX_ODD = 5  # answers in a row of an undocumented shape (or unforeseen failures
 FOLLOW_EVERY = 0.5  # seconds between looks at a row another live studio owns
 DEADLINE = 3600.0  # seconds from send after which a task that has not ended is given up on
 RECORD_RETRY = (0.2, 5.0)  # first and longest pause between tries of a failed ledger write
+SLOT_RETRY = 1.0  # seconds between asks for an account slot another studio holds (no NOTIFY)
 
 
 @dataclass(eq=False)
@@ -74,6 +76,8 @@ class Track:
     hinted: float | None = None  # when a callback hint last planned a poll
     following: bool = False  # another live studio owns the row: watch the ledger
     odd: int = 0  # odd answers or unforeseen failures in a row
+    polls: int = 0  # queries so far that found the task still running
+    slot: bool = False  # holds (or has asked for) one of the account's slots
     unsaved: dict[str, Any] = field(default_factory=dict)  # ledger fields not yet written
     saving: asyncio.Lock = field(default_factory=asyncio.Lock)
     retrying: bool = False
@@ -100,18 +104,23 @@ class Engine:
         self.owner = owner
         self.concurrency = concurrency
         self.outputs = outputs
-        self.spacing = 0.9 * poll_interval  # a little under the fixed loop's interval
+        self.spacing = 0.9 * poll_interval  # how soon to look again after a failed poll
         self.uploader = uploader
         self.callback_url = callback_url
         self.deadline = deadline
-        self.predictor = Predictor()
+        self.scheduler = Scheduler(
+            concurrency=concurrency, poll_interval=poll_interval, callbacks=bool(callback_url)
+        )
+        self.account = client.account_id  # the account's slots are shared through the ledger
+        self.user = current_user()
         self.stats: Counter[str] = Counter()
         self.queue: deque[Job] = deque()
         self.tracks: dict[int, Track] = {}
         self.inflight: dict[str, Track] = {}  # task id -> the track polling it
         self._sending = 0
-        self._cooldown_until = 0.0
-        self._rejections = 0
+        self._granting = False
+        self._slot_retry_at = 0.0  # monotonic: when to ask again for a slot held elsewhere
+        self._unlisten: Callable[[], None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._wake: asyncio.Event | None = None
         self._main: asyncio.Task[None] | None = None
@@ -121,13 +130,22 @@ class Engine:
     # ---- lifecycle -----------------------------------------------------------------------------
     def start(self, history: list[dict[str, Any]]) -> None:
         """Begin the poller (call on the loop)."""
-        self.predictor.load(history)
+        self.scheduler.load(history)
         self._wake = asyncio.Event()
-        self._main = asyncio.get_running_loop().create_task(self._run())
+        loop = asyncio.get_running_loop()
+        self._main = loop.create_task(self._run())
+        self._unlisten = self.ledger.listen(lambda account: loop.call_soon_threadsafe(self._woken))
+
+    def _woken(self) -> None:
+        """A slot of some studio's account was freed (another process, or this one)."""
+        self._slot_retry_at = 0.0
+        self._poke()
 
     async def aclose(self) -> None:
         """Stop everything; a last try at ledger writes still pending."""
         self._closing = True
+        if self._unlisten is not None:
+            self._unlisten()
         for track in self.tracks.values():
             if track.unsaved:
                 await self._flush(track)
@@ -171,8 +189,10 @@ class Engine:
 
     # ---- entry points (on the loop) ------------------------------------------------------------
     def enqueue(self, job: Job) -> None:
-        """Queue a job for sending."""
-        self._track(job)
+        """Queue a job for sending; its expected render time gives it an ETA at once."""
+        track = self._track(job)
+        track.key = key_of(job.model, job.request.to_inputs(allow_local=True))
+        job.predicted_seconds = self.scheduler.expected(track.key)
         self.queue.append(job)
         self._poke()
 
@@ -182,6 +202,7 @@ class Engine:
         track = self._track(job)
         track.key = key_of(job.model, job.request.to_inputs(allow_local=True))
         track.sent_mono = time.monotonic() - job.elapsed
+        track.slot = True  # a task on the server holds one of the account's slots
         self.inflight[job.task_id] = track
         self._plan(track, time.monotonic())
 
@@ -208,30 +229,20 @@ class Engine:
         if track is None:
             self.stats["hints_ignored"] += 1
             return False
-        at = self._hint_slot(track)
+        at = self.scheduler.hint_slot(track.due, track.hinted)
         if at is None:
             self.stats["hints_coalesced"] += 1
         else:
+            track.hinted = at
             self._plan(track, at)
         return True
-
-    def _hint_slot(self, track: Track) -> float | None:
-        """When a hint may poll, or None when a poll in flight or due soon covers it."""
-        if track.due is None:  # the loop has taken it: a query is on its way now
-            return None
-        now = time.monotonic()
-        last = track.hinted if track.hinted is not None else now - self.spacing
-        at = max(now, last + self.spacing)
-        if track.due <= at + 0.25 * self.spacing:
-            return None
-        track.hinted = at
-        return at
 
     def _cancel(self, job: Job) -> bool:
         if job.status is not JobStatus.QUEUED or job not in self.queue:
             return False
         self.queue.remove(job)
         track = self._track(job)
+        self._spawn(self._release(track))
         self._spawn(self._record(track, status="CANCELLED"))
         job.end(JobStatus.CANCELLED, error="cancelled before it was sent")
         return True
@@ -248,22 +259,66 @@ class Engine:
                     step = self._look if track.following else self._poll
                     self._spawn(step(track), track)
             waits = [t.due - now for t in self.tracks.values() if t.due is not None]
-            if self.queue and self._cooldown_until > now:
-                waits.append(self._cooldown_until - now)
+            if self.queue:
+                waits.append(self.scheduler.cooldown_left())
+                if self._slot_retry_at > now:
+                    waits.append(self._slot_retry_at - now)
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, min(waits)) if waits else None)
 
     def _dispatch(self) -> None:
-        while (
+        """Send queued jobs while this studio has room, the scheduler allows, and the ledger
+        grants the account's slots (shared with every studio on the same account)."""
+        if (
             self.queue
-            and len(self.inflight) + self._sending < self.concurrency
-            and time.monotonic() >= self._cooldown_until
+            and not self._granting
+            and time.monotonic() >= self._slot_retry_at
+            and self.scheduler.may_send(len(self.inflight) + self._sending)
         ):
-            job = self.queue.popleft()
-            self._sending += 1
-            job.status = JobStatus.SENDING
-            self._spawn(self._send(self._track(job)), self._track(job))
+            self._granting = True
+            self._spawn(self._grant())
+
+    async def _grant(self) -> None:
+        try:
+            while self.queue and self.scheduler.may_send(len(self.inflight) + self._sending):
+                job = self.queue[0]
+                track = self._track(job)
+                track.slot = True
+                granted = await asyncio.to_thread(
+                    self.ledger.acquire_slot,
+                    self.account,
+                    self.owner,
+                    self.user,
+                    job.id,
+                    self.concurrency,
+                )
+                if not granted:  # held elsewhere: a release wakes us, or we ask again soon
+                    self._slot_retry_at = time.monotonic() + SLOT_RETRY
+                    self.stats["slot_waits"] += 1
+                    return
+                if not self.queue or self.queue[0] is not job:  # cancelled meanwhile
+                    await self._release(track)
+                    continue
+                self.queue.popleft()
+                self._sending += 1
+                job.status = JobStatus.SENDING
+                self._spawn(self._send(track), track)
+        finally:
+            self._granting = False
+            self._poke()
+
+    async def _release(self, track: Track) -> None:
+        """Give the account's slot back once the server is done with the task (or it was
+        never sent), so the next studio in line, here or elsewhere, may send."""
+        if not track.slot:
+            return
+        track.slot = False
+        try:
+            await asyncio.to_thread(self.ledger.release_slot, self.account, track.job.id)
+        except Exception as exc:  # its lease lapses with the row's state anyway
+            log.warning("job #%s: could not release its slot: %s", track.job.id, exc)
+        self._poke()
 
     def _plan(self, track: Track, at: float) -> None:
         """Poll (or look at) the job at monotonic time `at`; wakes the loop to re-plan."""
@@ -304,10 +359,10 @@ class Engine:
         self.stats["creates"] += 1
         try:
             task_id = await self.client.create_task(request, job.model, self.callback_url)
-        except ConcurrencyLimitError:
+        except ConcurrencyLimitError:  # the account is busy beyond what the ledger knows
             self.stats["rejected_429"] += 1
-            self._rejections += 1
-            self._cooldown_until = time.monotonic() + min(60.0, self.spacing * 2**self._rejections)
+            self.scheduler.rejected()
+            await self._release(track)
             job.status = JobStatus.QUEUED
             self.queue.appendleft(job)
             await self._record(track, status="QUEUED")
@@ -326,16 +381,16 @@ class Engine:
         except (APIError, SeedanceError) as exc:  # refused: nothing was created
             await self._end(track, JobStatus.FAILED, str(exc), exc)
             return
-        self._rejections = 0
+        self.scheduler.accepted()
         job.task_id = task_id  # from here on the id lives in memory whatever the disk does
         job.sent = time.time()
         job.status = JobStatus.PENDING
         track.key = key_of(job.model, payload["inputs"])
-        window = self.predictor.window(track.key)
-        job.predicted_seconds = window.typical if window else None
+        job.predicted_seconds = self.scheduler.expected(track.key)
         track.sent_mono = time.monotonic()
+        track.polls = 0
         self.inflight[task_id] = track
-        self._plan(track, track.sent_mono + next_poll(0.0, window, self.spacing))
+        self._plan(track, self._next_poll(track))
         job.changed()
         await self._record(track, status="PENDING", task_id=task_id, sent_at=_now())
 
@@ -430,15 +485,24 @@ class Engine:
         )
 
     def _schedule(self, track: Track) -> None:
+        """Plan the next poll of a task still running, and refresh its job's ETA."""
+        track.polls += 1
         assert track.key is not None and track.sent_mono is not None
-        window = self.predictor.window(track.key)
         elapsed = time.monotonic() - track.sent_mono
-        self._plan(track, track.sent_mono + next_poll(elapsed, window, self.spacing))
+        track.job.predicted_seconds = elapsed + self.scheduler.eta(track.key, elapsed)
+        self._plan(track, self._next_poll(track))
+
+    def _next_poll(self, track: Track) -> float:
+        assert track.key is not None and track.sent_mono is not None
+        return self.scheduler.next_poll(
+            track.key, track.sent_mono, time.monotonic(), track.polls, bool(self.queue)
+        )
 
     async def _finalize(self, track: Track, task: Task) -> None:
         """Record the final state; on COMPLETED, fetch the video before calling the job done."""
         job = track.job
         self.stats["detected"] += 1
+        await self._release(track)
         fields: dict[str, Any] = {
             "credits_used": task.credits_used,
             "error": task.error,
@@ -453,7 +517,7 @@ class Engine:
             return
         if task.created_at and task.completed_at and track.key is not None:
             seconds = (task.completed_at - task.created_at).total_seconds()
-            self.predictor.add(track.key, seconds)
+            self.scheduler.finished(track.key, seconds)
         job.status = JobStatus.DOWNLOADING
         job.changed()
         await self._record(track, status="DOWNLOADING", **fields)
@@ -599,6 +663,7 @@ class Engine:
         if track.job.task_id is not None:
             self.inflight.pop(track.job.task_id, None)
         track.due = None
+        await self._release(track)
         await self._record(track, status=status.value, error=error)
         track.job.end(status, error=error, exception=exception)
         self._poke()
