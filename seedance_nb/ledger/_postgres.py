@@ -155,9 +155,14 @@ CREATE TABLE slot_users (
     PRIMARY KEY (account, user_name)
 );
 """,
+    3: """
+ALTER TABLE submissions ADD COLUMN IF NOT EXISTS account TEXT;
+ALTER TABLE submissions ADD COLUMN IF NOT EXISTS file_host TEXT;
+""",
 }
 # 1: the ledger as of owned rows (submissions, budgets, baselines, votes, owners, snapshot);
-# 2: the account's slots (slot_accounts, slot_leases, slot_waits, slot_users)
+# 2: the account's slots (slot_accounts, slot_leases, slot_waits, slot_users);
+# 3: account and file_host columns (a new ledger has them from step 1 already)
 SCHEMA_VERSION = max(STEPS)
 
 

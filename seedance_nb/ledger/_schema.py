@@ -40,6 +40,8 @@ COLUMNS: dict[str, str] = {
     "fingerprint": "TEXT",
     "base_url": "TEXT",
     "owner": "TEXT",  # the live studio that moves this row on (see _owners.py)
+    "account": "TEXT",  # a hash of the API key and server (api.account_id): never the key
+    "file_host": "TEXT",  # the machine whose disk holds local_path
     "rev": "INTEGER NOT NULL DEFAULT 0",  # bumped on every write: lets .df reload only changes
 }
 FIELDS = tuple(name for name in COLUMNS if name != "rev")  # what log()/update() accept
@@ -143,8 +145,8 @@ def statements(script: str) -> list[str]:
 
 
 # 1: the first stage's file; 2: owned rows (owner column, owners table); 3: the account's slots
-# (slot_accounts, slot_leases, slot_waits, slot_users)
-SCHEMA_VERSION = 3
+# (slot_accounts, slot_leases, slot_waits, slot_users); 4: account and file_host columns
+SCHEMA_VERSION = 4
 
 
 def migrate(db: sqlite3.Connection) -> int:

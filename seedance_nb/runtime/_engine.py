@@ -63,6 +63,8 @@ FOLLOW_EVERY = 0.5  # seconds between looks at a row another live studio owns
 DEADLINE = 3600.0  # seconds from send after which a task that has not ended is given up on
 RECORD_RETRY = (0.2, 5.0)  # first and longest pause between tries of a failed ledger write
 SLOT_RETRY = 1.0  # seconds between asks for an account slot another studio holds (no NOTIFY)
+ADOPT_EVERY = 3.0  # seconds between looks for sent rows of this account whose studio died
+ADOPTABLE = ("SENDING", "PENDING", "PROCESSING", "DOWNLOADING")  # on the server, or paid
 
 
 @dataclass(eq=False)
@@ -121,6 +123,8 @@ class Engine:
         self._granting = False
         self._slot_retry_at = 0.0  # monotonic: when to ask again for a slot held elsewhere
         self._unlisten: Callable[[], None] | None = None
+        self.orphan: Callable[[dict[str, Any]], Job | None] | None = None  # the studio's rebuild
+        self._next_adopt = 0.0
         self._background: set[asyncio.Task[Any]] = set()
         self._wake: asyncio.Event | None = None
         self._main: asyncio.Task[None] | None = None
@@ -259,6 +263,11 @@ class Engine:
                     step = self._look if track.following else self._poll
                     self._spawn(step(track), track)
             waits = [t.due - now for t in self.tracks.values() if t.due is not None]
+            if self.orphan is not None:
+                if now >= self._next_adopt:
+                    self._next_adopt = now + ADOPT_EVERY
+                    self._spawn(self._adopt())
+                waits.append(self._next_adopt - now)
             if self.queue:
                 waits.append(self.scheduler.cooldown_left())
                 if self._slot_retry_at > now:
@@ -598,6 +607,7 @@ class Engine:
                 track,
                 status="COMPLETED",
                 local_path=str(path),
+                file_host=self.owner.host,
                 video_url=task.video_url,  # the link that worked (a fresh one after expiry)
                 error=None,
             )
@@ -632,12 +642,33 @@ class Engine:
                 return
         self._plan(track, time.monotonic() + FOLLOW_EVERY)
 
+    async def _adopt(self) -> None:
+        """Take over tasks of this account that a dead studio sent (its heartbeat lapsed, or
+        its process is gone): poll them to the end and save their videos here. Nothing is sent
+        again; rows it never sent wait for a person's `studio.resume()`."""
+        rows = await asyncio.to_thread(self.ledger.claimable, self.owner)
+        for row in rows:
+            if row["account"] != self.account or row["status"] not in ADOPTABLE:
+                continue
+            if row["id"] in self.tracks and not self.tracks[row["id"]].following:
+                continue
+            claimed = await asyncio.to_thread(self.ledger.claim, row["id"], self.owner)
+            if claimed is None or self.orphan is None:
+                continue
+            job = self.orphan(claimed)
+            if job is not None:
+                self.stats["adopted"] += 1
+                self.take_over(job, claimed)
+
     def take_over(self, job: Job, row: dict[str, Any]) -> None:
         """Carry on a row this studio has just claimed, from wherever it stands.
 
         A row caught mid-send is not sent again: it may exist, so it ends SEND_FAILED.
         """
         status = JobStatus(row["status"])
+        held = self.tracks.get(job.id)
+        if held is not None and not held.following and self._moving(held):
+            return  # already carried on here (adopted, then resumed): once is enough
         self._track(job).following = False
         if status is JobStatus.QUEUED:
             job.status = status
@@ -655,6 +686,15 @@ class Engine:
         else:
             job.status = status if status is not JobStatus.SENDING else JobStatus.PENDING
             self.attach(job)
+
+    def _moving(self, track: Track) -> bool:
+        """Whether this engine is moving the job on now (queued, sending, polling, fetching)."""
+        job = track.job
+        return not job.done and (
+            job in self.queue
+            or job.status in (JobStatus.SENDING, JobStatus.DOWNLOADING)
+            or (job.task_id is not None and job.task_id in self.inflight)
+        )
 
     # ---- ending and recording ------------------------------------------------------------------
     async def _end(

@@ -85,6 +85,8 @@ class Studio:
         if budget is not None:
             self.ledger.set_budget(self.experiment, budget)
         self._jobs: dict[int, Job] = {}
+        self._rebuilding = threading.Lock()
+        self._adopted_jobs: list[Job] = []
         self._listeners: list[Callable[[Job], Any]] = []
         self.owner = Owner.new()
         self.ledger.register(self.owner)
@@ -110,6 +112,7 @@ class Studio:
             callback_url=callback_url,
             deadline=deadline,
         )
+        self.engine.orphan = self._adopted
         history = self.ledger.rows(status="COMPLETED")
         self._host.block(self._host.submit(self._start(history)))
         _OPEN.add(self)
@@ -240,6 +243,7 @@ class Studio:
             "fingerprint": fp,
             "base_url": self.base_url,
             "owner": self.owner.id,
+            "account": self.engine.account,
         }
         for _ in range(3):  # a dead simulator's row is closed, then the lookup runs again
             # the lookup, the budget check and the insert are one write transaction
@@ -428,7 +432,7 @@ class Studio:
         caught while createTask was in flight is not sent again: it may exist, so it ends
         SEND_FAILED with an explanation instead of risking a second payment.
         """
-        jobs = []
+        jobs: list[Job] = []
         for row in self.ledger.claimable(self.owner):
             if row["id"] in self._jobs:
                 continue
@@ -440,16 +444,36 @@ class Studio:
             if claimed is None or not self._continuable(claimed):
                 continue
             job = self._job(claimed)
-            if job is None:
+            if job is None or job in jobs:
                 continue
             self._host.soon(self.engine.take_over, job, claimed)
             jobs.append(job)
+        with self._rebuilding:  # and those the engine adopted on its own meanwhile
+            jobs += [j for j in self._adopted_jobs if j not in jobs]
+            self._adopted_jobs = []
+        jobs.sort(key=lambda j: j.id)
         if jobs:
             self._say(f"resumed {len(jobs)} job(s)")
         return jobs
 
+    def _adopted(self, row: dict[str, Any]) -> Job | None:
+        """A sent row whose studio died, claimed by the engine: follow it here to the end."""
+        job = self._job(row)
+        if job is not None:
+            with self._rebuilding:
+                self._adopted_jobs.append(job)
+            log.info("adopted job #%s (task %s) from a studio that stopped", job.id, job.task_id)
+        return job
+
     def _job(self, row: dict[str, Any]) -> Job | None:
-        """A Job rebuilt from its ledger row (None if its request can no longer be rebuilt)."""
+        """The Job of a ledger row: the one this studio holds already, else one rebuilt from
+        the row (None if its request can no longer be rebuilt). One Job per row, whichever
+        thread asks (resume in a cell, adoption on the loop)."""
+        with self._rebuilding:
+            held = self._jobs.get(row["id"])
+            return held if held is not None else self._rebuild(row)
+
+    def _rebuild(self, row: dict[str, Any]) -> Job | None:
         params = json.loads(row["params"])
         try:
             req = from_inputs(params["inputs"], allow_local=True)
@@ -531,14 +555,21 @@ class Studio:
         self.close()
 
 
-@atexit.register
 def _close_open_studios() -> None:
-    """A script that ends without `studio.close()` exits quietly, its rows left for resume."""
+    """A script that ends without `studio.close()` exits quietly, its rows left for resume.
+
+    Registered to run when the interpreter starts shutting threads down, before the default
+    thread pool (which the studio's ledger writes use) refuses new work; plain atexit would
+    come too late for that."""
     for studio in list(_OPEN):
         try:
             studio.close()
         except Exception:  # exiting anyway: say nothing more than the log does
             log.debug("closing a studio at exit failed", exc_info=True)
+
+
+_register = getattr(threading, "_register_atexit", atexit.register)
+_register(_close_open_studios)
 
 
 def _experiment(name: object) -> str:
