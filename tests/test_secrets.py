@@ -133,3 +133,16 @@ def test_no_error_repr_or_log_line_carries_the_key(start_sim, caplog):
     assert len(texts) > 60 and "[api key redacted]" in "".join(texts)
     assert "createTask" in caplog.text
     assert leaks_in_bytes("\n".join([*texts, caplog.text]).encode()) == []
+
+
+def test_a_server_echoing_the_key_in_every_form_reaches_no_error_text(start_sim):
+    sim = start_sim(api_keys=(FAKE_KEY,), error_rate=1.0, echo_key=True)
+    raw = httpx.get(
+        f"{sim.base_url}/account/credits", headers={"Authorization": f"Bearer {FAKE_KEY}"}
+    ).text
+    assert leaks_in_bytes(raw.encode())  # the fault is real: the key comes back
+    client = sd.Client(api_key=FAKE_KEY, base_url=sim.base_url, max_retries=0)
+    with client, pytest.raises(sd.ServerError) as info:
+        client.credits()
+    texts = [str(info.value), repr(info.value), repr(info.value.body), info.value.message]
+    assert not [t for t in texts if leaks_in_bytes(t.encode())]

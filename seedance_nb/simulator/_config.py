@@ -31,6 +31,13 @@ class SimConfig:
     error_rate: float = field(
         default=0.0, metadata={"help": "share of API requests answered 500 before they take effect"}
     )
+    echo_key: bool = field(
+        default=False,
+        metadata={
+            "help": "injected 500s quote the caller's key back, raw, JSON-escaped, URL-encoded "
+            "and base64, as a careless server might (to test that clients redact it)"
+        },
+    )
     drop_rate: float = field(
         default=0.0, metadata={"help": "share of API requests whose connection is cut mid-response"}
     )

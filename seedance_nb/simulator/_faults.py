@@ -3,8 +3,10 @@ count of answers sent, by status code."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -59,7 +61,12 @@ class FaultInjector:
         roll = self.store.rng.random()
         if roll < config.error_rate:
             stats["injected_500"] += 1
-            body = json.dumps({"message": "Internal server error (injected by the simulator)"})
+            message = "Internal server error (injected by the simulator)"
+            if config.echo_key:
+                message += _echo(scope)
+            body = json.dumps(
+                {"message": message, "detail": _echo(scope) if config.echo_key else None}
+            )
             await send(
                 {
                     "type": "http.response.start",
@@ -89,6 +96,27 @@ class FaultInjector:
         )
         await send({"type": "http.response.body", "body": head, "more_body": True})
         raise InjectedDrop
+
+
+def _echo(scope: Scope) -> str:
+    """The caller's bearer key in the forms a careless server echoes it (a fault to test
+    that clients redact every one of them)."""
+    headers = dict(scope.get("headers") or [])
+    value = headers.get(b"authorization", b"").decode("latin-1")
+    key = value.removeprefix("Bearer ").strip()
+    if not key:
+        return ""
+    raw = key.encode()
+    forms = [
+        key,
+        key.replace("/", "\\/"),
+        "".join(f"\\u{ord(c):04x}" for c in key),
+        urllib.parse.quote(key, safe=""),
+        urllib.parse.quote_plus(key).lower(),
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(b"Bearer " + raw).decode().rstrip("="),
+    ]
+    return " (your key: " + " | ".join(forms) + ")"
 
 
 def _counting(
