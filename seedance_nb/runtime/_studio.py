@@ -150,9 +150,10 @@ class Studio:
 
         speed = float(os.environ.get("SEEDANCE_SIM_SPEED", "1.0"))
         self.simulator = simulator.start(speed=speed, credits=SIM_CREDITS)
+        pace = "" if speed == 1.0 else f"; its clock runs at {speed:g}x the hosted service's"
         self._say(
             f"No SEEDANCE_API_KEY set: using the offline Seedance2 simulator at "
-            f"{self.simulator.base_url} (no credits are spent)."
+            f"{self.simulator.base_url} (no credits are spent{pace})."
         )
         return AsyncClient(api_key=self.simulator.api_key, base_url=self.simulator.base_url)
 
