@@ -163,3 +163,21 @@ def test_the_budget_is_respected(studio):
     builder.prompt.value = "too expensive"
     assert builder.generate.disabled and "over budget" in builder.message.value
     assert "100 left" in builder.estimate.value
+
+
+def test_generate_again_reuses_and_new_take_asks_for_another_sample(studio):
+    builder = studio.builder()
+    builder.prompt.value = "a cat in the snow"
+    builder.duration.value = 4
+    assert builder.new_take.disabled is False and builder.takes.value == ""
+    first = builder._on_generate()
+    again = builder._on_generate()  # Generate with the same settings: the same job
+    assert again is first and first.take == 1
+    second = builder._on_new_take()
+    assert second is not first and second.take == 2 and "2 takes" in builder.takes.value
+    third = builder._on_new_take()
+    assert third.take == 3 and "3 takes" in builder.takes.value
+    builder.prompt.value = "a dog in the snow"  # another request starts its own count
+    assert builder.takes.value == ""
+    studio.wait([first, second, third], timeout=60)
+    assert len({j.id for j in (first, second, third)}) == 3

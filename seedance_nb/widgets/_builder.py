@@ -278,6 +278,14 @@ class RequestBuilder(w.VBox):
         self.generate = w.Button(
             description="Generate", button_style="primary", disabled=True, icon="play"
         )
+        self.new_take = w.Button(
+            description="New take",
+            disabled=True,
+            icon="refresh",
+            tooltip="another sample of the same request (Generate again reuses the last one)",
+        )
+        self.takes = w.HTML()  # how many takes of this request this builder has asked for
+        self._takes: dict[str, int] = {}  # request (model + wire inputs) -> highest take
         self.output = w.Output()
         self._resolution_box = w.VBox([self.resolution, self.aspect])
         self._fields = w.VBox()
@@ -292,7 +300,7 @@ class RequestBuilder(w.VBox):
                 self._fields,
                 w.HBox([w.HTML("<b>model</b>&nbsp;"), self.model]),
                 w.HBox([w.HTML("<b>upscale</b>&nbsp;"), self.upscale]),
-                w.HBox([self.label, self.generate, self.estimate]),
+                w.HBox([self.label, self.generate, self.new_take, self.takes, self.estimate]),
                 self.message,
                 self.output,
             ]
@@ -310,6 +318,7 @@ class RequestBuilder(w.VBox):
         for media in self.media.values():
             media.observe(self._changed, "changes")
         self.generate.on_click(self._on_generate)
+        self.new_take.on_click(self._on_new_take)
         self._changed()
 
     # ---- state -> request ----------------------------------------------------------------------
@@ -398,6 +407,9 @@ class RequestBuilder(w.VBox):
 
     def _show(self, ok: bool, message: str, estimate: str, hint: str = "") -> None:
         self.generate.disabled = not ok
+        self.new_take.disabled = not ok
+        taken = self._takes.get(self._request_key(), 0) if ok else 0
+        self.takes.value = f"{taken} take{'s' if taken != 1 else ''}" if taken else ""
         self.estimate.value = f'<span class="sd-estimate">{estimate}</span>' if estimate else ""
         if message:
             self.message.value = f'<span class="sd-invalid">{html.escape(message)}</span>'
@@ -406,12 +418,29 @@ class RequestBuilder(w.VBox):
         else:
             self.message.value = ""
 
-    def _on_generate(self, button: Any = None) -> Job | None:
-        """Submit through the studio; errors are shown under the builder, never lost."""
+    def _request_key(self) -> str:
         try:
+            return f"{self.model.value}:{self.request().to_inputs(allow_local=True)}"
+        except Exception:  # not a valid request yet
+            return ""
+
+    def _on_new_take(self, button: Any = None) -> Job | None:
+        """Ask for one more sample of the same request (the next take)."""
+        return self._on_generate(take=self._takes.get(self._request_key(), 1) + 1)
+
+    def _on_generate(self, button: Any = None, take: int = 1) -> Job | None:
+        """Submit through the studio; errors are shown under the builder, never lost.
+        Generate asks for take 1, so pressing it again reuses that job and spends nothing."""
+        try:
+            key = self._request_key()
             job = self.studio.submit(
-                self.request(), self.model.value, self.experiment, self.label.value or None
+                self.request(),
+                self.model.value,
+                self.experiment,
+                self.label.value or None,
+                take=take,
             )
+            self._takes[key] = max(take, self._takes.get(key, 0))
         except SeedanceError as exc:
             self._show(False, str(exc), self._last_price)
             return None
