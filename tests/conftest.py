@@ -74,3 +74,13 @@ def make_studio(tmp_path: Path) -> Iterator[Callable[..., sd.Studio]]:
 def client(sim: Simulator) -> Iterator[sd.Client]:
     with sd.Client(api_key=sim.api_key, base_url=sim.base_url) as c:
         yield c
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _collect_garbage_per_module() -> Iterator[None]:
+    """Collect garbage after each module, so a resource a module leaks is reported against
+    that module (as an unraisable warning, an error here) rather than a later, innocent one."""
+    yield
+    import gc
+
+    gc.collect()

@@ -22,7 +22,6 @@ What it promises, and how:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -122,6 +121,7 @@ class Engine:
         self._sending = 0
         self._granting = False
         self._slot_retry_at = 0.0  # monotonic: when to ask again for a slot held elsewhere
+        self._wakes = 0  # slot wake-ups heard so far: one during an ask means ask again now
         self._unlisten: Callable[[], None] | None = None
         self.orphan: Callable[[dict[str, Any]], Job | None] | None = None  # the studio's rebuild
         self._next_adopt = 0.0
@@ -142,6 +142,7 @@ class Engine:
 
     def _woken(self) -> None:
         """A slot of some studio's account was freed (another process, or this one)."""
+        self._wakes += 1
         self._slot_retry_at = 0.0
         self._poke()
 
@@ -254,6 +255,7 @@ class Engine:
     # ---- the loop ------------------------------------------------------------------------------
     async def _run(self) -> None:
         assert self._wake is not None
+        loop = asyncio.get_running_loop()
         while True:
             self._dispatch()
             now = time.monotonic()
@@ -273,8 +275,14 @@ class Engine:
                 if self._slot_retry_at > now:
                     waits.append(self._slot_retry_at - now)
             self._wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, min(waits)) if waits else None)
+            # a timer that sets the event, not wait_for: cancelling wait_for at the wrong moment
+            # can leave its inner task pending, and then close() waits for it in vain
+            timer = loop.call_later(max(0.0, min(waits)), self._wake.set) if waits else None
+            try:
+                await self._wake.wait()
+            finally:
+                if timer is not None:
+                    timer.cancel()
 
     def _dispatch(self) -> None:
         """Send queued jobs while this studio has room, the scheduler allows, and the ledger
@@ -294,6 +302,7 @@ class Engine:
                 job = self.queue[0]
                 track = self._track(job)
                 track.slot = True
+                wakes = self._wakes
                 granted = await asyncio.to_thread(
                     self.ledger.acquire_slot,
                     self.account,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import concurrent.futures.thread  # noqa: F401  its exit hook must be registered before ours
 import json
 import logging
 import os
@@ -561,7 +562,8 @@ def _close_open_studios() -> None:
 
     Registered to run when the interpreter starts shutting threads down, before the default
     thread pool (which the studio's ledger writes use) refuses new work; plain atexit would
-    come too late for that."""
+    come too late for that. Threading runs these hooks newest first, so the pool's module is
+    imported above, registering its own hook before ours."""
     for studio in list(_OPEN):
         try:
             studio.close()
