@@ -91,8 +91,9 @@ def raw(rx: Receiver, data: bytes, *, end: bool = True) -> bytes:
     """Send raw bytes on a fresh connection (then EOF if `end`) and return the whole answer."""
     with connect(rx) as sock:
         sock.sendall(data)
-        if end:
-            sock.shutdown(socket.SHUT_WR)
+        if end:  # the receiver may have answered and closed already (a 414 mid-upload): fine
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_WR)
         return read_all(sock)
 
 
