@@ -22,6 +22,7 @@ from waiting import wait_until
 
 import seedance_nb as sd
 from seedance_nb.ledger import account_id
+from seedance_nb.runtime import _engine
 from seedance_nb.runtime._download import verify_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -335,3 +336,27 @@ def test_a_budget_shared_by_two_processes_is_never_exceeded(team: Team, watch: s
     assert watch.spent("shared") == stats["counters"]["credits_charged"]
     assert watch.remaining("shared") == budget - 7 * cost
     assert stats["duplicate_payloads"] == 0
+
+
+def test_a_slot_freed_while_the_engine_asks_for_one_is_not_missed(
+    start_sim: Callable[..., Any], make_studio: Callable[..., sd.Studio], monkeypatch
+) -> None:
+    """The wake-up of a release that lands while the engine's ask is on its way (its own task
+    ending, typically) must not be overwritten by that ask's "no": the next ask is at once, not
+    after SLOT_RETRY. Deterministic on SQLite, whose wake-ups are delivered in order."""
+    monkeypatch.setattr(_engine, "SLOT_RETRY", 600.0)  # a missed wake-up waits this long
+    studio = make_studio(start_sim(concurrency=3))
+    ask = studio.ledger.acquire_slot
+    asked: list[int] = []
+
+    def racing(account: str, owner: Any, user: str, row: int, limit: int) -> bool:
+        asked.append(row)
+        if len(asked) == 1:  # refused, and a slot frees before the answer is read
+            studio.ledger.announce(account)
+            return False
+        return ask(account, owner, user, row, limit)
+
+    monkeypatch.setattr(studio.ledger, "acquire_slot", racing)
+    job = studio.submit(sd.TextToVideo("raced for a slot", duration=4), model="seedance2-fast")
+    assert job.result(timeout=30).status is sd.TaskStatus.COMPLETED
+    assert len(asked) == 2 and studio.engine.stats["slot_waits"] == 0

@@ -312,6 +312,8 @@ class Engine:
                     self.concurrency,
                 )
                 if not granted:  # held elsewhere: a release wakes us, or we ask again soon
+                    if self._wakes != wakes:  # freed while we asked (our own task, often)
+                        continue
                     self._slot_retry_at = time.monotonic() + SLOT_RETRY
                     self.stats["slot_waits"] += 1
                     return
