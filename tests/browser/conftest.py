@@ -50,6 +50,11 @@ class Server:
         self.root = root
         env = {**os.environ, "SEEDANCE_SIM_SPEED": "0.01", "JUPYTER_PLATFORM_DIRS": "1"}
         env.pop("SEEDANCE_API_KEY", None)
+        # a workspace of its own: a shared one makes the next server reopen the last test's
+        # notebook (a 404) and re-render cells under a test that is waiting on them
+        workspaces = root / f"workspaces-{app}"
+        workspaces.mkdir(exist_ok=True)
+        env.setdefault("JUPYTERLAB_WORKSPACES_DIR", str(workspaces))
         self.log = (root / f"{app}.log").open("w")
         self.proc = subprocess.Popen(
             [
