@@ -12,6 +12,8 @@ notebooks (widget state included), the ledger, the logs or any error text.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -121,6 +123,9 @@ def soak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
             run_and_save(nb, tmp, getattr(paths, "notebook_" + kernel))
         except Exception as exc:  # reported below, in the test's own thread
             failures.append(exc)
+        finally:  # nbclient made this thread an event loop; close it, or its sockets leak
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_event_loop_policy().get_event_loop().close()
 
     try:
         with pytest.MonkeyPatch.context() as env:
