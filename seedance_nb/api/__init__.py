@@ -37,6 +37,7 @@ from ._requests import (
     TextToVideo,
     check_callback_url,
     check_model,
+    check_name,
     from_inputs,
 )
 from ._status import JobStatus
@@ -80,6 +81,7 @@ __all__ = [
     "WaitTimeoutError",
     "check_callback_url",
     "check_model",
+    "check_name",
     "estimate_credits",
     "from_inputs",
 ]

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import functools
 import hashlib
 import inspect
 import json
 import logging
+import math
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +34,7 @@ import httpx
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
+    AuthenticationError,
     SeedanceError,
     TaskFailedError,
     UnexpectedResponseError,
@@ -44,7 +45,7 @@ from ._exceptions import (
 from ._media import MAX_FILE_BYTES, size_rule
 from ._models import Credits, Task, TaskStatus, quote_answer, readable_error
 from ._requests import Request, check_callback_url, check_model
-from ._transport import RETRY_SAFE, RetryTransport
+from ._transport import ONCE, RETRY_SAFE, RetryTransport, http_transport
 
 __version__ = "0.1.0"
 DEFAULT_BASE_URL = "https://seedance2-ai.ai/api/v1"
@@ -144,9 +145,10 @@ class AsyncClient:
             "transport": transport,
         }
         self._transport = RetryTransport(
-            transport or httpx.AsyncHTTPTransport(), max_retries=max_retries, backoff=retry_backoff
+            transport or http_transport(), max_retries=max_retries, backoff=retry_backoff
         )
         self._http: httpx.AsyncClient | None = None
+        self._server: dict[str, float] = {}  # what the server said of itself, shared by copies
 
     def __repr__(self) -> str:
         key = "set" if self._api_key else "not set"
@@ -154,7 +156,15 @@ class AsyncClient:
 
     def copy(self, **overrides: Any) -> AsyncClient:
         """A client with the same settings (but `overrides`) and its own connection pool."""
-        return type(self)(self._api_key, self.base_url, **{**self._options, **overrides})
+        twin = type(self)(self._api_key, self.base_url, **{**self._options, **overrides})
+        twin._server = self._server  # same server: what one copy hears, the others know
+        return twin
+
+    @property
+    def server_speed(self) -> float | None:
+        """A simulator's declared pace (its `X-Simulator-Speed`), once any answer said it;
+        None for the hosted API."""
+        return self._server.get("speed")
 
     @property
     def account_id(self) -> str:
@@ -194,7 +204,7 @@ class AsyncClient:
         response: httpx.Response | None = None
         failure: SeedanceError | None = None
         try:
-            response = await asyncio.wait_for(
+            response = await _within(
                 self._client().request(method, path, headers=headers, **kwargs), limit
             )
         except httpx.TimeoutException as exc:
@@ -208,6 +218,9 @@ class AsyncClient:
         if failure is not None or response is None:  # raised here, so nothing chains the request
             raise failure or APIConnectionError(f"{method} {path}: no answer")
         log.debug("%s %s -> %d", method, path, response.status_code)
+        speed = _speed(response.headers.get("X-Simulator-Speed"))
+        if speed is not None:
+            self._server["speed"] = speed
         text = self._redact(response.text)  # before anything parses or quotes it
         body, readable = _parse_json(text)
         if response.is_success:
@@ -258,9 +271,20 @@ class AsyncClient:
         )
         return Task.from_wire(body)
 
-    async def credits(self) -> Credits:
-        """The account's credit balance."""
-        return Credits.from_wire(await self._request("GET", "/account/credits", what="credits"))
+    async def credits(self, *, retry: bool = True) -> Credits:
+        """The account's credit balance. A refused key raises AuthenticationError in one line
+        that says where the key came from (the same words as `sd.Studio()`). `retry=False`
+        tries once: for a reading that may simply be missing (one on a send's path)."""
+        said: str | None = None
+        try:
+            body = await self._request(
+                "GET", "/account/credits", what="credits", extensions={ONCE: not retry}
+            )
+        except AuthenticationError as exc:
+            said = exc.message  # already redacted
+        if said is not None:  # raised here, outside the except block: one short error, no chain
+            raise key_refused(self.base_url, said)
+        return Credits.from_wire(body)
 
     async def upload_asset(self, path: str | os.PathLike[str]) -> str:
         """Upload a local file to the simulator's asset store; returns its asset:// reference.
@@ -330,10 +354,11 @@ class AsyncClient:
         try:
             done, _ = await asyncio.wait({runner}, timeout=timeout)
         finally:
-            if not runner.done():
+            # cancel until it is done: a cancel that lands as a request completes can be lost
+            # (asyncio.wait_for before 3.12), and the watch would then poll on for ever
+            while not runner.done():
                 runner.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await runner
+                await asyncio.wait({runner}, timeout=0.1)
         if not done:
             raise WaitTimeoutError(task_id, seen[-1] if seen else None, timeout)
         runner.result()
@@ -370,9 +395,39 @@ class AsyncClient:
         await self.aclose()
 
 
+async def _within(awaitable: Awaitable[Any], limit: float) -> Any:
+    """`awaitable`, or TimeoutError after `limit` seconds. On 3.11+ `asyncio.timeout`, which
+    never swallows a cancel from outside; `wait_for` before 3.12 may, when the cancel lands as
+    the awaited request completes."""
+    if hasattr(asyncio, "timeout"):
+        async with asyncio.timeout(limit):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, limit)
+
+
+def _speed(header: str | None) -> float | None:
+    """The speed a simulator declares (a positive finite number), else None."""
+    try:
+        value = float(header) if header is not None else math.nan
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
 def _parse_json(text: str) -> tuple[Any, bool]:
     """(parsed body, True), or (None, False) when `text` is not JSON at all."""
     try:
         return json.loads(text), True
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return None, False
+
+
+def key_refused(base_url: str, said: str = "") -> AuthenticationError:
+    """The error for a key the server refused: what to check, where it came from, and what the
+    server said (its own words, already redacted, so nothing it explained is hidden)."""
+    because = f" (the server said: {said})" if said else ""
+    return AuthenticationError(
+        401,
+        f"the API key was refused by {base_url}{because}. Check SEEDANCE_API_KEY (or the "
+        "api_key given to sd.Client), and SEEDANCE_BASE_URL if this is not the server you meant.",
+    )

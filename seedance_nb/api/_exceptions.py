@@ -26,6 +26,7 @@ No message ever carries the API key: messages are built from the server's text a
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,9 +47,19 @@ class SeedanceError(Exception):
         if mine:
             frame = mine[-1]
             code = (frame.line or "").strip()
-            lines.append(f"  in {frame.filename}, line {frame.lineno}: {code}")
+            lines.append(f"  in {_where(frame.filename)}, line {frame.lineno}: {code}")
         lines.append(f"{type(self).__module__.split('.')[0]}.{type(self).__name__}: {self}")
         return lines
+
+
+def _where(filename: str) -> str:
+    """A frame's file as IPython names it: "Cell In[2]" for a notebook cell, rather than the
+    kernel's /tmp/ipykernel_…py (asks only an IPython that is already running)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    name = getattr(getattr(shell, "compile", None), "format_code_name", None)
+    named = name(filename) if callable(name) else None
+    return " ".join(named) if named else filename
 
 
 _LIBRARY_PARTS = ("seedance_nb", "asyncio", "concurrent", "nest_asyncio", "threading")
@@ -76,14 +87,26 @@ class ValidationError(SeedanceError, ValueError):
 
 
 class BudgetExceededError(SeedanceError):
-    """A submission would spend more than what is left of its experiment's budget."""
+    """A submission would spend more than what is left of a budget it falls under (its
+    experiment's, or its user's): the message names the budget, what is left and who set it."""
 
-    def __init__(self, experiment: str, remaining: int, cost: int) -> None:
+    def __init__(
+        self,
+        experiment: str,
+        remaining: int,
+        cost: int,
+        *,
+        budget: str | None = None,
+        set_by: str | None = None,
+    ) -> None:
         self.experiment = experiment
         self.remaining = remaining
         self.cost = cost
+        self.budget = budget or f"the budget of experiment {experiment!r}"
+        self.set_by = set_by
+        who = f" (set by {set_by})" if set_by else ""
         super().__init__(
-            f"experiment {experiment!r} has {remaining} credits left of its budget; "
+            f"{self.budget[0].upper()}{self.budget[1:]}{who} has {remaining} credits left; "
             f"this request would cost {cost}"
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ RESOLUTIONS = ("720x720", "720x960", "960x720", "1280x720", "720x1280", "1280x54
 UPSCALES = ("2k", "4k")
 MIN_SECONDS, MAX_SECONDS, DEFAULT_SECONDS = 4, 15, 5
 MAX_IMAGES, MAX_VIDEOS, MAX_AUDIOS, MAX_FILES = 9, 3, 3, 12
+MAX_NAME = 100  # characters in an experiment name or a label
 
 Mode = Literal["text-to-video", "image-to-video", "keyframes", "reference"]
 Ref = str | Path
@@ -34,6 +36,32 @@ def check_model(model: object) -> str:
     if model not in MODELS:
         raise ValidationError("model", f"must be one of {', '.join(MODELS)}; got {model!r}")
     return model  # type: ignore[return-value]
+
+
+def check_name(field: str, value: object, *, label: bool = False) -> str | None:
+    """An experiment name (stripped) or a label (None allowed), checked before anything is
+    sent: at most `MAX_NAME` characters, no path separator (``/`` or ``\\``) and no control
+    character (NUL included), so that it fits every file system and every ledger backend."""
+    if label and value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        what = "a label" if label else "a name"
+        raise ValidationError(field, f"must be {what} with at least one visible character")
+    name = value if label else value.strip()
+    if len(name) > MAX_NAME:
+        raise ValidationError(
+            field, f"must be at most {MAX_NAME} characters; this one has {len(name)}"
+        )
+    if "/" in name or "\\" in name:
+        raise ValidationError(field, "must not contain a path separator (/ or \\)")
+    for char in name:
+        if unicodedata.category(char) in ("Cc", "Cs"):
+            raise ValidationError(
+                field,
+                f"must not contain control characters (found U+{ord(char):04X} at position "
+                f"{name.index(char) + 1})",
+            )
+    return name
 
 
 def check_callback_url(url: object) -> str | None:
@@ -92,6 +120,10 @@ def _prompt(value: object, *, required: bool) -> str | None:
             f"must be text that can be encoded as UTF-8; character {position} is a lone "
             "surrogate (often half of an emoji cut in two)",
         ) from None
+    if "\x00" in value:  # a database cannot store it (PostgreSQL refuses it): refuse it first
+        raise ValidationError(
+            "prompt", f"must not contain a NUL character (found at {value.index(chr(0))})"
+        )
     if required and not value.strip():
         raise ValidationError("prompt", "is required for text-to-video and must not be blank")
     return value if value.strip() else None

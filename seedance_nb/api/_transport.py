@@ -3,15 +3,18 @@ Retry-After; anything else (createTask's POST) goes through exactly once, unless
 marks the request safe to repeat with the `RETRY_SAFE` extension (an asset upload is).
 
 The policy is a few pure functions (`should_retry`, `retry_delay`, `retry_after`) apart from the
-send loop, so each rule can be tested without a server.
+send loop, so each rule can be tested without a server. Every transport the package makes
+(`http_transport`) shares one TLS context.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,6 +30,21 @@ RETRY_SAFE = "seedance_nb.retry_safe"  # request extension: repeating it cannot 
 # Request extension: hand the body over unread, for the caller to stream (a video download).
 # Only failures before the body starts are retried then; a body cut off half-way is the caller's.
 STREAM = "seedance_nb.stream"
+# Request extension: one try, whatever the method (a reading that may simply be missing).
+ONCE = "seedance_nb.once"
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The one TLS context of this process (httpx's default: certifi, or SSL_CERT_FILE). Each
+    new one reads the whole CA bundle, a tenth of a second or more on a busy machine, and a
+    studio makes several clients; a context may be shared by all of them."""
+    return httpx.create_ssl_context()
+
+
+def http_transport() -> httpx.AsyncHTTPTransport:
+    """A plain HTTP transport (its own connection pool) on the shared TLS context."""
+    return httpx.AsyncHTTPTransport(verify=tls_context())
 
 
 def may_repeat(method: str, extensions: Mapping[str, Any]) -> bool:
@@ -46,7 +64,7 @@ def should_retry(
     an HTTP status, or the exception it raised. Only transport errors, 429 and 5xx gateway
     statuses are worth repeating, only for requests that may repeat, and only `max_retries` times.
     """
-    if attempt >= max_retries or not may_repeat(method, extensions):
+    if attempt >= max_retries or extensions.get(ONCE) or not may_repeat(method, extensions):
         return False
     if isinstance(outcome, BaseException):
         return isinstance(outcome, httpx.TransportError)
