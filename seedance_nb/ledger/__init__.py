@@ -11,18 +11,20 @@ owner, a live studio with a heartbeat; other studios take it over only once that
 
     ledger = Ledger("seedance-ledger.sqlite")
     row = ledger.log(experiment="beach", model="seedance2", estimated_credits=200)
-    ledger.update(row, status="COMPLETED", credits_used=200)
+    ledger.update(row, status=JobStatus.COMPLETED, credits_used=200)
     ledger.df                   # one row per submission, typed
     ledger.summary()            # per experiment: counts, credits, mean render time
     ledger.set_budget("beach", 2000); ledger.remaining("beach")
+    ledger.set_budget(user="alice", credits=5000, period="month")   # per person, per UTC month
+    ledger.report(period="month")   # who spent what, on what, and is the video on disk
 """
 
 from __future__ import annotations
 
 from ._ledger import Ledger
-from ._owners import HEARTBEAT, LEASE, Owner
+from ._owners import HEARTBEAT, LEASE, Fence, Owner, row_fence
 from ._schema import FIELDS, IN_FLIGHT, NOT_REUSABLE, STATUSES
-from ._slots import account_id, current_user
+from ._slots import account_id, current_user, wakes
 
 __all__ = [
     "FIELDS",
@@ -31,8 +33,11 @@ __all__ = [
     "LEASE",
     "NOT_REUSABLE",
     "STATUSES",
+    "Fence",
     "Ledger",
     "Owner",
     "account_id",
     "current_user",
+    "row_fence",
+    "wakes",
 ]

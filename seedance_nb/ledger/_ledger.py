@@ -13,10 +13,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..api import BudgetExceededError, LedgerError
+from ..api._status import JobStatus
 from ._account import balance, reconcile_frame, votes_frame
-from ._owners import Owner
+from ._budgets import check_credits, check_period, refusal
+from ._owners import Fence, Owner
 from ._schema import IN_FLIGHT, RESUMABLE, checked, from_ms, to_ms
-from ._slots import check_limit
+from ._slots import check_limit, current_user
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,12 +58,13 @@ class Ledger:
             return
         if str(path) == ":memory:" or str(path).startswith("file:"):
             raise ValueError("path: a ledger is a file (use a temporary path for a throwaway one)")
+        from ._sql import SchemaError
         from ._sqlite import SQLiteStore, cause
 
         self.path = Path(path)
         try:
             self._store = SQLiteStore(self.path, durable=durable)
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, SchemaError) as exc:
             raise LedgerError(str(self.path), cause(exc, self.path)) from None
 
     @property
@@ -114,6 +117,15 @@ class Ledger:
                 stored[name] = [checked({name: value})[1][0] for value in options]
         return self._store.rows(stored)
 
+    def latest(self, n: int, experiment: str | None = None) -> list[dict[str, Any]]:
+        """The newest `n` rows (of one experiment), oldest first. Reads `n` rows by the primary
+        key however long the ledger (what `seedance-nb status -n N` shows)."""
+        return self._store.latest(max(0, int(n)), experiment)
+
+    def count(self, experiment: str | None = None) -> int:
+        """How many submissions there are, in one experiment or all."""
+        return self._store.count(experiment)
+
     def find(self, fingerprint: str, experiment: str) -> dict[str, Any] | None:
         """The latest reusable row with this request in this experiment (for re-run safety)."""
         return self._store.find(experiment, fingerprint)
@@ -151,16 +163,21 @@ class Ledger:
         """Whether the studio that owns a row is still alive."""
         return owner_id is not None and owner_id in self._store.live_owners()
 
-    def claim(self, row_id: int, owner: Owner) -> dict[str, Any] | None:
-        """Take a row for `owner`; the row as it stands once claimed, or None if refused.
+    def claim(self, row_id: int, owner: Owner, *, fetch: bool = False) -> dict[str, Any] | None:
+        """Take a row for `owner`; the row as it stands once claimed (with its new owner and
+        lease), or None if refused.
 
         An unfinished row is taken only when unowned, already `owner`'s, or its owner is gone.
         A final row needs nobody, so it is always taken; one whose paid video was not saved
         (DOWNLOAD_FAILED) moves to DOWNLOADING as it is taken, so the next studio that asks
-        sees it in hand and follows instead of fetching the same file at the same time.
-        The check and the change are one write transaction, so two studios never both win.
+        sees it in hand and follows instead of fetching the same file at the same time. With
+        `fetch=True` (the caller is about to download the video) a COMPLETED row, or a
+        DOWNLOADING one whose owner is gone, becomes DOWNLOADING too; EXPIRED never does.
+        When the row changes hands its `lease` grows by one, so the owner that lost it can no
+        longer write it (`write`, `move`). The check and the change are one write transaction,
+        so two studios never both win.
         """
-        return self._store.claim(row_id, owner.id)
+        return self._store.claim(row_id, owner.id, fetch)
 
     def claimable(self, owner: Owner) -> list[dict[str, Any]]:
         """Rows that still need a studio whose owner is gone, and paid videos not yet saved
@@ -168,15 +185,36 @@ class Ledger:
         never listed."""
         alive = self._store.live_owners() - {owner.id}
         rows = self.rows(status=list(RESUMABLE))
-        return [r for r in rows if r["owner"] not in alive or r["status"] == "DOWNLOAD_FAILED"]
+        return [
+            r for r in rows if r["owner"] not in alive or r["status"] == JobStatus.DOWNLOAD_FAILED
+        ]
 
-    def move(self, row_id: int, owner: Owner, expect: str, **fields: Any) -> bool:
-        """Change a row only while `owner` holds it and its status is `expect`; False if not.
+    def write(self, row_id: int, fence: Fence, **fields: Any) -> bool:
+        """Change fields of a row only while its owner and lease are still `fence`'s; False
+        (and nothing written) when the row has changed hands since."""
+        return self._store.fenced(row_id, fence.owner, int(fence.lease), None, checked(fields))
+
+    def move(self, row_id: int, fence: Fence | Owner, expect: str, **fields: Any) -> bool:
+        """As `write`, and only while the row's status is `expect`; False if not.
 
         A studio moves a queued row to SENDING this way, so a row another studio has taken
-        is never sent twice.
+        is never sent twice. (An `Owner` in place of a fence checks the owner alone.)
         """
-        return self._store.move(row_id, owner.id, expect, checked(fields))
+        expected = JobStatus(expect).value
+        if isinstance(fence, Owner):
+            return self._store.fenced(row_id, fence.id, None, expected, checked(fields))
+        return self._store.fenced(row_id, fence.owner, int(fence.lease), expected, checked(fields))
+
+    def clock(self) -> datetime:
+        """The database's time now (UTC): the one clock every studio on this ledger shares."""
+        now = from_ms(self._store.clock_ms())
+        assert now is not None
+        return now
+
+    def recent_completions(self, limit: int = 2000) -> list[dict[str, Any]]:
+        """The newest `limit` COMPLETED rows, oldest first: a bounded, indexed read of
+        history (what the scheduler learns from at start), however long the ledger."""
+        return self._store.recent(JobStatus.COMPLETED.value, max(0, int(limit)))
 
     def unfinished(self) -> list[dict[str, Any]]:
         """Rows queued, being sent or still running: what a new kernel must resume."""
@@ -186,7 +224,9 @@ class Ledger:
     def acquire_slot(self, account: str, owner: Owner, user: str, job_row: int, limit: int) -> bool:
         """Whether `job_row` may be sent now: True once it holds one of the account's `limit`
         slots. Otherwise its request waits in line (keeping its place) and False is returned:
-        call again on a wake-up (`listen`) and every few seconds.
+        call again on a wake-up (`listen`) and every few seconds. `limit` only seeds the
+        account's limit when none is stored (`set_account_limit` changes it); the stored one
+        is what counts.
 
         `account` identifies the account without revealing it (`account_id(key, base_url)`).
         However many studios, processes and machines share this ledger, no more than `limit`
@@ -197,6 +237,15 @@ class Ledger:
         """
         check_limit(limit)
         return self._store.acquire_slot(account, owner, user, int(job_row), limit)
+
+    def account_limit(self, account: str) -> int | None:
+        """The account's limit of tasks at once as the ledger holds it (None: not set yet)."""
+        return self._store.account_limit(account)
+
+    def set_account_limit(self, account: str, limit: int) -> None:
+        """Set the account's limit of tasks at once, for every studio on this ledger (a
+        studio's own `concurrency` only seeds it when none is set)."""
+        self._store.set_account_limit(account, check_limit(limit))
 
     def release_slot(self, account: str, job_row: int) -> bool:
         """Give back `job_row`'s slot once the server is done with its task (or withdraw its
@@ -236,27 +285,68 @@ class Ledger:
         """
         return self._store.committed(experiment, base_url)
 
-    def set_budget(self, experiment: str, credits: int | None) -> None:
-        """Cap what an experiment may spend (None removes the cap)."""
-        if credits is not None and (
-            isinstance(credits, bool) or not isinstance(credits, int) or credits < 0
-        ):
-            raise ValueError("credits: a budget is a whole number of credits, at least 0")
-        self._store.set_budget(experiment, credits)
+    def set_budget(
+        self,
+        experiment: str | None = None,
+        credits: int | None = None,
+        *,
+        user: str | None = None,
+        period: str | None = None,
+    ) -> None:
+        """Cap what an experiment (``set_budget("beach", 2000)``) or a user
+        (``set_budget(user="alice", credits=5000, period="month")``) may spend; None removes
+        the cap. `period` ('month', 'week', 'day' or None for ever) counts only rows submitted
+        since the calendar period began (UTC, by the database's clock). The budget records who
+        set it (`current_user()`) and when; every change is kept (`budget_history()`)."""
+        kind, name = _which(experiment, user)
+        self._store.set_budget(
+            kind, name, check_credits(credits), check_period(period), current_user()
+        )
 
-    def budget(self, experiment: str) -> int | None:
-        """The experiment's budget, or None if it has none."""
-        return self._store.budget(experiment)
+    def budget(self, experiment: str | None = None, *, user: str | None = None) -> int | None:
+        """The experiment's (or user's) budget in credits, or None if it has none."""
+        rule = self._store.budget(*_which(experiment, user))
+        return None if rule is None else int(rule["credits"])
 
-    def remaining(self, experiment: str) -> int | None:
-        """Budget left, counting what is still queued or running; None with no budget."""
-        return self._store.remaining(experiment)
+    def remaining(self, experiment: str | None = None, *, user: str | None = None) -> int | None:
+        """Budget left (within its period), counting what is still queued or running; None
+        with no budget."""
+        return self._store.remaining(*_which(experiment, user))
 
-    def check_budget(self, experiment: str, cost: int) -> None:
-        """Raise BudgetExceededError if `cost` would overspend the experiment's budget."""
-        remaining = self.remaining(experiment)
-        if remaining is not None and cost > remaining:
-            raise BudgetExceededError(experiment, remaining, cost)
+    def budget_history(self) -> pd.DataFrame:
+        """Every budget set or removed, oldest first: kind, name, credits (NA: removed),
+        period, set_by, at (UTC)."""
+        import pandas as pd
+
+        columns = ["kind", "name", "credits", "period", "set_by", "at"]
+        frame = pd.DataFrame(self._store.budget_changes(), columns=columns)
+        frame["credits"] = frame["credits"].astype("Int64")
+        frame["at"] = pd.to_datetime(frame["at"], unit="ms", utc=True)
+        return frame
+
+    def check_budget(self, experiment: str, cost: int, *, user: str | None = None) -> None:
+        """Raise BudgetExceededError if `cost` would overspend the experiment's (or the
+        user's) budget."""
+        for kind, name in (("experiment", experiment), ("user", user)):
+            if name is None:
+                continue
+            remaining = self._store.remaining(kind, name)
+            if remaining is not None and cost > remaining:
+                rule = self._store.budget(kind, name) or {}
+                label, _ = refusal(kind, name, {"credits": 0, **rule}, 0)
+                raise BudgetExceededError(
+                    experiment, remaining, cost, budget=label, set_by=rule.get("set_by")
+                )
+
+    def account_moves(
+        self, account: str, row_id: int, since: int | None = None, lost_within: float = 86_400.0
+    ) -> tuple[int, int, dict[int, tuple[str, int, int | None, str | None]]]:
+        """What the ledger knows of an account around row `row_id`'s send, in one read: (top
+        revision now, highest row id now, the account's other rows that are unfinished, ended
+        unclear within `lost_within` seconds (their task may still hold credits), or were
+        written since revision `since`, as {id: (status, estimated_credits, credits_used,
+        settled)}). Settling an unclear send compares such pictures (runtime/_settle.py)."""
+        return self._store.account_moves(account, int(row_id), since, lost_within)
 
     # ---- reconciling with the account ----------------------------------------------------------
     def set_baseline(self, credits: Any, *, base_url: str | None = None) -> None:
@@ -276,7 +366,11 @@ class Ledger:
         account: `credits - available`). Columns: ledger, account, difference (account -
         ledger) and ok. With no baseline yet, one is recorded now and everything reads zero.
         A positive difference is spending this ledger does not know about (another notebook,
-        the web app). `credits_now` is a Credits object or a client, as for `set_baseline`.
+        the web app) or rows that explain it: when anything differs, ``attrs["note"]`` names
+        the difference and ``attrs["rows"]`` lists the rows that may explain it, each with the
+        credits it accounts for (sends settled "charged" whose task id was lost, unclear sends,
+        paid videos never saved, charges differing from estimates). `credits_now` is a Credits
+        object or a client, as for `set_baseline`.
         """
         balance_now, base_url = balance(credits_now, base_url)
         base = self._store.baseline(base_url)
@@ -284,7 +378,7 @@ class Ledger:
             self.set_baseline(balance_now, base_url=base_url)
             base = self._store.baseline(base_url)
             assert base is not None
-        return reconcile_frame(
+        frame = reconcile_frame(
             base,
             balance_now,
             self.spent(base_url=base_url),
@@ -292,6 +386,59 @@ class Ledger:
             from_ms(base["at"]),
             base_url,
         )
+        if not frame["ok"].all():
+            from . import _report
+
+            rows = self.df_full
+            if base_url is not None:
+                rows = rows[rows["base_url"] == base_url]
+            found = _report.explain(rows, from_ms(base["at"]))
+            gap = int(frame["difference"].sum())
+            frame.attrs["rows"] = found
+            frame.attrs["note"] = (
+                f"the account has {gap} credits less than the ledger says it should "
+                f"({int(found['credits'].sum())} of them explained by {len(found)} rows in "
+                "attrs['rows'])"
+                if gap > 0
+                else f"the account has {-gap} credits more than the ledger says it should"
+            )
+        return frame
+
+    def report(
+        self,
+        period: str | None = None,
+        by: str | tuple[str, ...] | list[str] = ("user", "experiment"),
+        *,
+        credits: Any = None,
+    ) -> pd.DataFrame:
+        """Who spent what, on what, and is the video here: per group (``by``: "user", and any
+        ledger column), credits estimated, charged, refused (turned down, nothing charged) and
+        lost (paid, no video: a send settled "charged" whose task id never came back, a video
+        not saved or expired), and the videos on disk, checked now (missing_videos: completed
+        but the file is gone). `period` ('month', 'week', 'day'; None: everything) counts rows
+        submitted since the calendar period began (UTC, by the database's clock). With
+        `credits` (a client or its Credits), ``attrs["balance"]`` holds `reconcile`'s check:
+        the balance the account reports against what the ledger says it should be."""
+        from . import _report
+
+        check_period(period)
+        table = _report.report(self.df_full, by, period, self.clock())
+        if credits is not None:
+            table.attrs["balance"] = self.reconcile(credits)
+        return table
+
+    def report_html(
+        self,
+        period: str | None = None,
+        by: str | tuple[str, ...] | list[str] = ("user", "experiment"),
+        *,
+        credits: Any = None,
+    ) -> str:
+        """`report` as a small HTML page: the table, the balance check, one chart."""
+        from . import _report
+
+        table = self.report(period, by, credits=credits)
+        return _report.page(table, table.attrs.get("balance"))
 
     # ---- votes (A/B comparisons) ---------------------------------------------------------------
     def vote(self, experiment: str, winner_row: int, loser_rows: list[int]) -> None:
@@ -332,15 +479,16 @@ class Ledger:
         from . import _cache, _frame
 
         with self._rlock:
-            with self._store.frame_read() as source:
-                cache = self._cache = _cache.refresh(source, self._cache)
+            old = self._cache
+            cache = self._cache = self._store.read_frame(lambda source: _cache.refresh(source, old))
             if cache.unsaved >= _cache.SNAPSHOT_ROWS and _cache.save_snapshot(self._store, cache):
                 cache.unsaved = 0
             return _frame.view(cache.frame, full=full)
 
     def summary(self, by: str | list[str] = "experiment") -> pd.DataFrame:
         """Per group: count, completed, failed, in_flight, estimated and used credits (sums),
-        mean_render_s (seconds from send to completion)."""
+        mean_render_s (seconds from send to completion) and lost (credits paid with no video:
+        a send settled "charged" whose task id was lost, a video not saved or expired)."""
         from . import _frame
 
         return _frame.summary(self.df_full, by)
@@ -386,11 +534,24 @@ def _row(fields: dict[str, Any]) -> tuple[list[str], list[Any]]:
     return values
 
 
-def _budget(fields: dict[str, Any], enforce: bool) -> tuple[str, int] | None:
-    """What to check against the experiment's budget as the row goes in, if anything."""
-    if enforce and fields.get("status", "QUEUED") in IN_FLIGHT:
-        return fields["experiment"], int(fields.get("estimated_credits") or 0)
+def _budget(fields: dict[str, Any], enforce: bool) -> tuple[str, int, str | None] | None:
+    """What to check against the budgets (experiment, user) as the row goes in, if anything."""
+    if enforce and fields.get("status", JobStatus.QUEUED) in IN_FLIGHT:
+        return (
+            fields["experiment"],
+            int(fields.get("estimated_credits") or 0),
+            fields.get("user_name"),
+        )
     return None
+
+
+def _which(experiment: str | None, user: str | None) -> tuple[str, str]:
+    """('experiment', name) or ('user', name): exactly one of the two must be given."""
+    if (experiment is None) == (user is None):
+        raise ValueError("give an experiment or a user (one of the two)")
+    if experiment is not None:
+        return "experiment", str(experiment)
+    return "user", str(user)
 
 
 __all__ = ["Ledger", "is_postgres"]

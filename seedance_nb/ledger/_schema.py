@@ -11,15 +11,17 @@ from __future__ import annotations
 import enum
 import json
 import os
-import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..api._status import CHARGED as _CHARGED
+from ..api._status import FAILED as _FAILED
 from ..api._status import RESUMABLE as _RESUMABLE
 from ..api._status import SENT as _SENT
 from ..api._status import JobStatus, names
 
+# one schema for both backends: {INT}, {TIME}, {BLOB} and {KEY} are filled in by the dialect
+# (`_sql.Dialect.types`); times are epoch ms on SQLite and timestamptz on PostgreSQL
 COLUMNS: dict[str, str] = {
     "experiment": "TEXT NOT NULL",
     "label": "TEXT",
@@ -28,13 +30,13 @@ COLUMNS: dict[str, str] = {
     "mode": "TEXT",
     "prompt": "TEXT",
     "params": "TEXT",  # the wire request (model, inputs, callBackUrl) as JSON; never a key
-    "estimated_credits": "INTEGER NOT NULL DEFAULT 0",
-    "credits_used": "INTEGER",
-    "status": "TEXT NOT NULL DEFAULT 'QUEUED'",
+    "estimated_credits": "{INT} NOT NULL DEFAULT 0",
+    "credits_used": "{INT}",
+    "status": f"TEXT NOT NULL DEFAULT '{JobStatus.QUEUED.value}'",
     "error": "TEXT",
-    "submitted_at": "INTEGER",  # ms since the epoch, UTC
-    "sent_at": "INTEGER",
-    "completed_at": "INTEGER",
+    "submitted_at": "{TIME}",
+    "sent_at": "{TIME}",
+    "completed_at": "{TIME}",
     "video_url": "TEXT",
     "local_path": "TEXT",
     "fingerprint": "TEXT",
@@ -42,10 +44,14 @@ COLUMNS: dict[str, str] = {
     "owner": "TEXT",  # the live studio that moves this row on (see _owners.py)
     "account": "TEXT",  # a hash of the API key and server (api.account_id): never the key
     "file_host": "TEXT",  # the machine whose disk holds local_path
-    "rev": "INTEGER NOT NULL DEFAULT 0",  # bumped on every write: lets .df reload only changes
+    "user_name": "TEXT",  # who submitted it (`current_user()`): per-user budgets, the report
+    "settled": "TEXT",  # an unclear send settled by the balance: see runtime/_settle.py
+    "lease": "{INT} NOT NULL DEFAULT 1",  # bumped each time the row changes hands (a fence)
+    "rev": "{INT} NOT NULL DEFAULT 0",  # bumped on every write: lets .df reload only changes
 }
-FIELDS = tuple(name for name in COLUMNS if name != "rev")  # what log()/update() accept
-SELECT = ", ".join(("id", *FIELDS))  # a row as the user sees it (no `rev`)
+FIELDS = tuple(n for n in COLUMNS if n not in ("rev", "lease"))  # what log()/update() accept
+SELECT = ", ".join(("id", *FIELDS))  # a row as `.df` sees it (no `rev`, no `lease`)
+ROW = f"{SELECT}, lease"  # a row dict as the store methods return it
 TIMES = ("submitted_at", "sent_at", "completed_at")
 INTS = ("estimated_credits", "credits_used")
 CATEGORIES = ("experiment", "label", "model", "mode", "status")
@@ -56,8 +62,7 @@ NOT_REUSABLE = tuple(s.value for s in JobStatus if not s.reusable)
 HOLDS_CREDITS = tuple(s.value for s in JobStatus if s.holds_credits)
 CHARGED = names(_CHARGED)
 RESUMABLE = names(_RESUMABLE)
-FAILED = ("FAILED", "SEND_FAILED", "UNKNOWN", "DOWNLOAD_FAILED")  # ended without a video
-NEXT_REV = "(SELECT COALESCE(MAX(rev), 0) + 1 FROM submissions)"
+FAILED = names(_FAILED)  # ended without a video
 # credits an experiment has spent or may have spent: what a budget is judged on (any SQL dialect)
 COMMITTED = (
     "COALESCE(SUM(CASE "
@@ -70,109 +75,110 @@ REUSABLE = f"status NOT IN ({', '.join(repr(s) for s in NOT_REUSABLE)})"
 FORBIDDEN = ("key", "authorization", "secret", "token", "password")
 ALLOWED = frozenset(FIELDS)
 
-TABLES = f"""
-CREATE TABLE IF NOT EXISTS submissions (
-    id INTEGER PRIMARY KEY,
-    {", ".join(f"{name} {kind}" for name, kind in COLUMNS.items())}
-);
-CREATE TABLE IF NOT EXISTS budgets (experiment TEXT PRIMARY KEY, credits INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS baselines (
-    id INTEGER PRIMARY KEY, at INTEGER NOT NULL, credits INTEGER NOT NULL,
-    available INTEGER NOT NULL, ledger_spent INTEGER NOT NULL, base_url TEXT
-);
-CREATE TABLE IF NOT EXISTS votes (
-    id INTEGER PRIMARY KEY, experiment TEXT NOT NULL, ballot INTEGER NOT NULL,
-    winner INTEGER NOT NULL, loser INTEGER NOT NULL, at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta VALUES ('generation', 0);
-CREATE TABLE IF NOT EXISTS owners (
-    id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
-    started_at INTEGER NOT NULL, beat_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS df_snapshot (
-    id INTEGER PRIMARY KEY CHECK (id = 1), rev INTEGER NOT NULL, generation INTEGER NOT NULL,
-    rows INTEGER NOT NULL, format TEXT NOT NULL, data BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS slot_accounts (account TEXT PRIMARY KEY, slot_limit INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS slot_leases (
-    account TEXT NOT NULL, job_row INTEGER NOT NULL, owner TEXT NOT NULL, user_name TEXT NOT NULL,
-    granted_at INTEGER NOT NULL, PRIMARY KEY (account, job_row)
-);
-CREATE TABLE IF NOT EXISTS slot_waits (
-    id INTEGER PRIMARY KEY, account TEXT NOT NULL, user_name TEXT NOT NULL,
-    job_row INTEGER NOT NULL, owner TEXT NOT NULL, enqueued_at INTEGER NOT NULL,
-    UNIQUE (account, job_row)
-);
-CREATE TABLE IF NOT EXISTS slot_users (
-    account TEXT NOT NULL, user_name TEXT NOT NULL, turn INTEGER NOT NULL,
-    PRIMARY KEY (account, user_name)
-);
-"""
-# after `migrate`, which adds the columns these name to a file from an older version
-EXTRAS = f"""
-CREATE INDEX IF NOT EXISTS by_fingerprint ON submissions (experiment, fingerprint);
-CREATE INDEX IF NOT EXISTS by_task ON submissions (task_id);
-CREATE INDEX IF NOT EXISTS by_status ON submissions (status);
-CREATE INDEX IF NOT EXISTS by_rev ON submissions (rev);
-CREATE INDEX IF NOT EXISTS by_owner ON submissions (owner);
-CREATE TRIGGER IF NOT EXISTS rev_on_insert AFTER INSERT ON submissions WHEN NEW.rev = 0
-BEGIN
-    UPDATE submissions SET rev = {NEXT_REV} WHERE id = NEW.id;
-END;
-CREATE TRIGGER IF NOT EXISTS rev_on_update AFTER UPDATE ON submissions WHEN NEW.rev = OLD.rev
-BEGIN
-    UPDATE submissions SET rev = {NEXT_REV} WHERE id = NEW.id;
-END;
-CREATE TRIGGER IF NOT EXISTS generation_on_delete AFTER DELETE ON submissions
-BEGIN
-    UPDATE meta SET value = value + 1 WHERE key = 'generation';
-    DELETE FROM df_snapshot;
-END;
-"""
-
-
-def statements(script: str) -> list[str]:
-    """Split a schema script into complete statements (trigger bodies kept whole)."""
-    out: list[str] = []
-    pending = ""
-    for piece in script.split(";"):
-        pending += piece + ";"
-        if pending.strip(" \n;") and sqlite3.complete_statement(pending):
-            out.append(pending.strip())
-            pending = ""
-    return out
-
-
-# 1: the first stage's file; 2: owned rows (owner column, owners table); 3: the account's slots
-# (slot_accounts, slot_leases, slot_waits, slot_users); 4: account and file_host columns
-SCHEMA_VERSION = 4
-
-
-def migrate(db: sqlite3.Connection) -> int:
-    """Bring a file written by an older version up to this one (inside a write); its version.
-
-    Each step only adds (columns, tables, indexes), so an older file opens and keeps its rows.
-    A file from a newer version is refused rather than half-understood.
-    """
-    found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-    version = int(found[0]) if found else 1
-    if version > SCHEMA_VERSION:
-        raise sqlite3.DatabaseError(
-            f"it was written by a newer seedance_nb (schema {version}, this one reads up to "
-            f"{SCHEMA_VERSION}): upgrade seedance_nb"
-        )
-    wanted = {
-        "submissions": {n: k.replace(" NOT NULL", "") for n, k in COLUMNS.items()},
-        "baselines": {"base_url": "TEXT"},
-    }
-    for table, columns in wanted.items():
-        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        for name, kind in columns.items():
-            if name not in have:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-    return SCHEMA_VERSION
+# every table, for both backends and any earlier version: created when missing, and any column
+# missing from an older ledger added (`_sql.migrate`); only ever add to it
+TABLES: dict[str, dict[str, str]] = {
+    "submissions": {"id": "{KEY}", **COLUMNS},
+    "budgets": {
+        "experiment": "TEXT PRIMARY KEY",
+        "credits": "{INT} NOT NULL",
+        "period": "TEXT",
+        "set_by": "TEXT",
+        "set_at": "{TIME}",
+    },
+    "user_budgets": {
+        "user_name": "TEXT PRIMARY KEY",
+        "credits": "{INT} NOT NULL",
+        "period": "TEXT",
+        "set_by": "TEXT",
+        "set_at": "{TIME}",
+    },
+    "budget_changes": {  # every budget set or removed, append-only: who, when, what
+        "id": "{KEY}",
+        "kind": "TEXT NOT NULL",
+        "name": "TEXT NOT NULL",
+        "credits": "{INT}",
+        "period": "TEXT",
+        "set_by": "TEXT NOT NULL",
+        "at": "{TIME} NOT NULL",
+    },
+    "baselines": {
+        "id": "{KEY}",
+        "at": "{TIME} NOT NULL",
+        "credits": "{INT} NOT NULL",
+        "available": "{INT} NOT NULL",
+        "ledger_spent": "{INT} NOT NULL",
+        "base_url": "TEXT",
+    },
+    "votes": {
+        "id": "{KEY}",
+        "experiment": "TEXT NOT NULL",
+        "ballot": "{INT} NOT NULL",
+        "winner": "{INT} NOT NULL",
+        "loser": "{INT} NOT NULL",
+        "at": "{TIME} NOT NULL",
+    },
+    "meta": {"key": "TEXT PRIMARY KEY", "value": "{INT} NOT NULL"},
+    "owners": {
+        "id": "TEXT PRIMARY KEY",
+        "host": "TEXT NOT NULL",
+        "pid": "{INT} NOT NULL",
+        "started_at": "{TIME} NOT NULL",
+        "beat_at": "{TIME} NOT NULL",
+        "boot_id": "TEXT NOT NULL DEFAULT ''",
+        "pid_ns": "TEXT NOT NULL DEFAULT ''",
+    },
+    "df_snapshot": {
+        "id": "INTEGER PRIMARY KEY CHECK (id = 1)",
+        "rev": "{INT} NOT NULL",
+        "generation": "{INT} NOT NULL",
+        "rows": "{INT} NOT NULL",
+        "format": "TEXT NOT NULL",
+        "data": "{BLOB} NOT NULL",
+    },
+    "slot_accounts": {"account": "TEXT PRIMARY KEY", "slot_limit": "{INT} NOT NULL"},
+    "slot_leases": {
+        "account": "TEXT NOT NULL",
+        "job_row": "{INT} NOT NULL",
+        "owner": "TEXT NOT NULL",
+        "user_name": "TEXT NOT NULL",
+        "granted_at": "{TIME} NOT NULL",
+        "": "PRIMARY KEY (account, job_row)",
+    },
+    "slot_waits": {
+        "id": "{KEY}",
+        "account": "TEXT NOT NULL",
+        "user_name": "TEXT NOT NULL",
+        "job_row": "{INT} NOT NULL",
+        "owner": "TEXT NOT NULL",
+        "enqueued_at": "{TIME} NOT NULL",
+        "": "UNIQUE (account, job_row)",
+    },
+    "slot_users": {
+        "account": "TEXT NOT NULL",
+        "user_name": "TEXT NOT NULL",
+        "turn": "{INT} NOT NULL",
+        "": "PRIMARY KEY (account, user_name)",
+    },
+}
+INDEXES = {
+    "by_fingerprint": "submissions (experiment, fingerprint)",
+    "by_task": "submissions (task_id)",
+    "by_status": "submissions (status)",
+    "by_status_id": "submissions (status, id)",  # the newest rows in one status (at start)
+    "by_experiment_id": "submissions (experiment, id)",  # the newest rows of one experiment
+    "by_rev": "submissions (rev)",
+    "by_owner": "submissions (owner)",
+    "by_user_name": "submissions (user_name)",
+    "by_account_rev": "submissions (account, rev)",  # what moved in an account (settling)
+    "slot_leases_by_owner": "slot_leases (owner)",
+    "slot_waits_by_owner": "slot_waits (owner)",
+}
+# One version for both backends. SQLite files: 1 the first stage's; 2 owned rows; 3 the account's
+# slots; 4 account and file_host. PostgreSQL: 1 owned rows; 2 slots; 3 account and file_host.
+# 5 (both): fenced rows (submissions.lease), owners' boot_id and pid_ns, one schema.
+# 6 (both): per-user budgets and budget history, submissions.user_name and .settled.
+SCHEMA_VERSION = 6
 
 
 # ---- values going in ----------------------------------------------------------------------------
@@ -222,12 +228,16 @@ def storable(name: str, value: Any, key: str = "") -> Any:
             value = os.fspath(value)
         else:
             raise ValueError(f"{name}: text expected, not {type(value).__name__}")
+    if "\x00" in value:  # PostgreSQL cannot store it: neither backend accepts it
+        raise ValueError(f"{name}: text must not contain a NUL character")
     return value.replace(key, "***") if key and key in value else value
 
 
 def params_text(value: Any, key: str = "") -> str:
     """The wire request as JSON text; refuse anything carrying a credential."""
     if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("params: text must not contain a NUL character")
         try:
             parsed = json.loads(value)
         except ValueError:

@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..api._client import account_id  # noqa: F401  (re-exported: one definition)
+from ..api._status import UNSENT as _UNSENT
+from ..api._status import names
 from ._schema import SENT
 
-CHANNEL = "seedance_slots"  # PostgreSQL NOTIFY channel; the payload is the account
-UNSENT = ("QUEUED",)  # a row granted a slot but not sent yet
+CHANNEL = "seedance_slots"  # PostgreSQL NOTIFY channel; the payload: see `payload`
+UNSENT = names(_UNSENT)  # a row granted a slot but not sent yet
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,21 @@ class Plan:
     dropped: list[Wait]
     granted: list[Wait]
     held: list[Lease]  # the leases that still count, before the grants
+
+
+def payload(account: str, owner: str = "") -> str:
+    """A wake-up's words: `<account>:<owner id>` when a slot was granted to that owner's
+    studio (only it need wake), `<account>` when any of the account's studios may go."""
+    return f"{account}:{owner}" if owner else account
+
+
+def wakes(said: str, account: str, owner: str) -> bool:
+    """Whether a wake-up `said` concerns the studio of `owner` on `account`; "" (the listener
+    reconnected: anything may have changed) concerns every studio."""
+    if not said:
+        return True
+    to_account, _, to_owner = said.partition(":")
+    return to_account == account and (not to_owner or to_owner == owner)
 
 
 def counts(lease: Lease, alive: set[str]) -> bool:
@@ -182,6 +199,8 @@ __all__ = [
     "check_limit",
     "counts",
     "fair_order",
+    "payload",
     "plan",
     "view",
+    "wakes",
 ]

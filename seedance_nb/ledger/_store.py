@@ -6,18 +6,19 @@ and rows come back as dicts with times as timezone-aware datetimes (`_schema.dec
 method that changes more than one thing does it in one write transaction, so any number of
 studios in any number of processes (and, on PostgreSQL, machines) may share one store.
 
-Two backends: `SQLiteStore` (one file, the embedded default) and `PostgresStore` (a team).
+Both backends (`SQLiteStore`, one file, the embedded default, and `PostgresStore`, a team)
+implement it through `_sql.SQLStore`, which holds every statement once.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ._owners import Owner
 
+T = TypeVar("T")
 Row = dict[str, Any]
 Values = tuple[list[str], list[Any]]  # column names and checked values, as `checked` returns
 
@@ -63,12 +64,12 @@ class Store(ABC):
         values: Values,
         *,
         dedupe: tuple[str, str] | None = None,
-        budget: tuple[str, int] | None = None,
+        budget: tuple[str, int, str | None] | None = None,
     ) -> tuple[int, Row | None]:
         """Insert one row: `(id, None)`; or, with `dedupe=(experiment, fingerprint)`, return
         `(id, row)` of the latest reusable row with that request instead. With
-        `budget=(experiment, cost)`, raise BudgetExceededError if `cost` would overspend that
-        experiment's budget. The check(s) and the insert are one write transaction."""
+        `budget=(experiment, cost, user)`, raise BudgetExceededError if `cost` would overspend
+        the experiment's or the user's budget. Checks and insert: one write transaction."""
 
     @abstractmethod
     def insert_many(self, rows: Sequence[Values]) -> None:
@@ -79,12 +80,23 @@ class Store(ABC):
         """Change fields of one row; False if there is no such row."""
 
     @abstractmethod
-    def move(self, row_id: int, owner_id: str, expect: str, values: Values) -> bool:
-        """Change a row only while `owner_id` holds it and its status is `expect`."""
+    def fenced(
+        self, row_id: int, owner_id: str, lease: int | None, expect: str | None, values: Values
+    ) -> bool:
+        """Change a row only while `owner_id` holds it (under `lease`, unless None) and its
+        status is `expect` (unless None)."""
 
     @abstractmethod
-    def claim(self, row_id: int, owner_id: str) -> Row | None:
+    def claim(self, row_id: int, owner_id: str, fetch: bool = False) -> Row | None:
         """Take a row for an owner (see `Ledger.claim`); KeyError if there is no such row."""
+
+    @abstractmethod
+    def recent(self, status: str, limit: int) -> list[Row]:
+        """The newest `limit` rows in `status` (by an index), oldest first."""
+
+    @abstractmethod
+    def clock_ms(self) -> int:
+        """The database's time now, as epoch milliseconds."""
 
     @abstractmethod
     def get(self, row_id: int) -> Row | None:
@@ -100,8 +112,13 @@ class Store(ABC):
         """The latest reusable row with this request in this experiment."""
 
     @abstractmethod
-    def count(self) -> int:
-        """How many submissions there are."""
+    def count(self, experiment: str | None = None) -> int:
+        """How many submissions there are (in one experiment)."""
+
+    @abstractmethod
+    def latest(self, limit: int, experiment: str | None) -> list[Row]:
+        """The newest `limit` rows (in one experiment), oldest first: an index read of
+        `limit` rows, however long the ledger."""
 
     # ---- owners ------------------------------------------------------------------------------
     @abstractmethod
@@ -134,16 +151,32 @@ class Store(ABC):
         """Estimates of rows the server may be running (SENT)."""
 
     @abstractmethod
-    def set_budget(self, experiment: str, credits: int | None) -> None:
-        """Set or (None) remove an experiment's budget."""
+    def set_budget(
+        self, kind: str, name: str, credits: int | None, period: str | None, set_by: str
+    ) -> None:
+        """Set or (None) remove a budget of `kind` ('experiment' or 'user'), and record the
+        change (who, when, what) in the budget history, in one write transaction."""
 
     @abstractmethod
-    def budget(self, experiment: str) -> int | None:
-        """An experiment's budget, or None."""
+    def budget(self, kind: str, name: str) -> Row | None:
+        """A budget as it stands (credits, period, set_by), or None."""
 
     @abstractmethod
-    def remaining(self, experiment: str) -> int | None:
-        """Budget minus committed, read in one snapshot; None with no budget."""
+    def budget_changes(self) -> list[Row]:
+        """Every budget change, oldest first: kind, name, credits, period, set_by, at (ms)."""
+
+    @abstractmethod
+    def remaining(self, kind: str, name: str) -> int | None:
+        """Budget minus committed (within its period), read in one snapshot; None without."""
+
+    @abstractmethod
+    def account_moves(
+        self, account: str, row_id: int, since: int | None, lost_within: float
+    ) -> tuple[int, int, dict[int, tuple[str, int, int | None, str | None]]]:
+        """In one snapshot: the top revision, the highest row id, and the account's other rows
+        that are unfinished, ended unclear (SEND_FAILED, UNKNOWN) and submitted within
+        `lost_within` seconds by the database's clock, or (with `since`) written since
+        revision `since`, as {id: (status, estimated_credits, credits_used, settled)}."""
 
     @abstractmethod
     def add_baseline(self, credits: int, available: int, base_url: str | None) -> None:
@@ -168,8 +201,8 @@ class Store(ABC):
 
     # ---- the frame behind .df ----------------------------------------------------------------
     @abstractmethod
-    def frame_read(self) -> AbstractContextManager[FrameSource]:
-        """One consistent read for `_cache.refresh`."""
+    def read_frame(self, read: Callable[[FrameSource], T]) -> T:
+        """`read(source)` inside one consistent read (`_cache.refresh`)."""
 
     @abstractmethod
     def save_snapshot(self, rev: int, generation: int, rows: int, fmt: str, data: bytes) -> bool:
@@ -183,6 +216,14 @@ class Store(ABC):
     @abstractmethod
     def release_slot(self, account: str, job_row: int) -> bool:
         """Give back a slot (or withdraw the request); False if `job_row` held none."""
+
+    @abstractmethod
+    def account_limit(self, account: str) -> int | None:
+        """The account's stored limit of tasks at once, or None."""
+
+    @abstractmethod
+    def set_account_limit(self, account: str, limit: int) -> None:
+        """Set the account's limit (and grant any slots it frees)."""
 
     @abstractmethod
     def slots(self, account: str) -> dict[str, list[Row]]:
@@ -202,25 +243,4 @@ class Store(ABC):
         """Release connections (idempotent)."""
 
 
-def where_sql(
-    where: dict[str, list[Any]], mark: str, names: Callable[[str], str] = str
-) -> tuple[str, list[Any]]:
-    """A WHERE clause for `Store.rows` with `mark` as the placeholder ("?" or "%s")."""
-    clauses: list[str] = []
-    args: list[Any] = []
-    for name, stored in where.items():
-        column = names(name)
-        if not stored:
-            clauses.append("FALSE")
-        elif len(stored) == 1 and stored[0] is None:
-            clauses.append(f"{column} IS NULL")
-        elif len(stored) == 1:
-            clauses.append(f"{column} = {mark}")
-            args.append(stored[0])
-        else:
-            clauses.append(f"{column} IN ({', '.join([mark] * len(stored))})")
-            args.extend(stored)
-    return " AND ".join(clauses) or "TRUE", args
-
-
-__all__ = ["FrameSource", "Row", "Store", "Values", "where_sql"]
+__all__ = ["FrameSource", "Row", "Store", "Values"]
