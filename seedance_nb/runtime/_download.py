@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
 import os
 import re
+import secrets
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -21,7 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..api._exceptions import DownloadError
-from ..api._transport import STREAM, RetryTransport, retry_delay
+from ..api._transport import STREAM, RetryTransport, http_transport, retry_delay
 
 if TYPE_CHECKING:
     from av.container import InputContainer
@@ -36,9 +38,12 @@ FRESH = "job.download() asks the server for a fresh link and fetches it again"
 # open with one of the others.
 BOXES = frozenset({b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot"})
 HEAD = 12  # bytes needed to tell a video from an error page
+SLUG = 80  # characters of a name kept in a file name (the rest is told apart by a hash)
 
 
-def new_downloader(*, max_retries: int = 4, retry_backoff: float = 0.5) -> httpx.AsyncClient:
+def new_downloader(
+    *, max_retries: int = 4, retry_backoff: float = 0.5, timeout: float | None = 60.0
+) -> httpx.AsyncClient:
     """An HTTP client for video files: retried GETs, and no API key (the files are public).
 
     `download()` asks its transport to stream (the STREAM extension), so a video is never held
@@ -46,25 +51,48 @@ def new_downloader(*, max_retries: int = 4, retry_backoff: float = 0.5) -> httpx
     """
     return httpx.AsyncClient(
         transport=RetryTransport(
-            httpx.AsyncHTTPTransport(), max_retries=max_retries, backoff=retry_backoff
+            http_transport(), max_retries=max_retries, backoff=retry_backoff
         ),
-        timeout=httpx.Timeout(60.0, connect=10.0),
+        timeout=httpx.Timeout(timeout, connect=None if timeout is None else min(10.0, timeout)),
         follow_redirects=True,
     )
 
 
+def safe_name(name: str, limit: int = SLUG) -> str:
+    """`name` as one file-name component any common file system takes: the name itself when
+    it is already plain ASCII of at most `limit` characters, else a bounded slug of it plus a
+    short hash of the whole name (so two names never share a folder by losing characters)."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:limit].rstrip("._")
+    if slug == name:
+        return slug
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{slug}-{digest}" if slug else digest
+
+
 def destination(outputs: Path, experiment: str, task_id: str) -> Path:
-    """outputs/<experiment>/<task_id>.mp4, with both names made safe for any file system."""
-
-    def safe(name: str) -> str:
-        return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "default"
-
-    return outputs / safe(experiment) / f"{safe(task_id)}.mp4"
+    """outputs/<experiment>/<task_id>.mp4, each a bounded, safe name (well under the 255
+    bytes a file name may have on any common file system, with room for a temporary suffix)."""
+    return outputs / safe_name(experiment) / f"{safe_name(task_id)}.mp4"
 
 
 def part_path(dest: Path) -> Path:
     """Where a download is written before it is verified: `<dest>.part` beside it."""
     return dest.with_name(dest.name + ".part")
+
+
+def unique_part(dest: Path) -> Path:
+    """A temporary file of this fetch alone beside `dest` (two processes fetching one video at
+    once never share one), renamed into place atomically once verified."""
+    return dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.part")
+
+
+def whole_video(dest: Path) -> bool:
+    """True if a video that decodes to its end is already at `dest` (another process saved
+    it: renames are atomic, so a file there was verified before it was put there)."""
+    try:
+        return dest.is_file() and verify_video(dest) > 0
+    except (OSError, ValueError):
+        return False
 
 
 def looks_like_video(head: bytes) -> bool:
@@ -94,8 +122,10 @@ async def download(
     verify: bool = True,
     attempts: int = ATTEMPTS,
     retry_backoff: float = 0.5,
+    part: Path | None = None,
 ) -> Path:
-    """Stream `url` to `dest` through `<dest>.part`: fsync, verify, then rename into place.
+    """Stream `url` to `dest` through `part` (default `<dest>.part`): fsync, verify, then
+    rename into place.
 
     A connection dropped mid-body is retried up to `attempts` times in all, resuming with a
     Range request when the server allows it. `verify=False` skips the decoding check (tests of
@@ -103,7 +133,7 @@ async def download(
     `expired=True` means the link is gone (403/404/410) and a fresh one must be asked for.
     """
     dest = Path(dest)
-    part = part_path(dest)
+    part = part_path(dest) if part is None else part
     host = urlsplit(url).hostname or url
 
     def fail(reason: str, *, expired: bool = False, advice: str = "") -> NoReturn:

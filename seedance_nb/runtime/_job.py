@@ -15,6 +15,7 @@ from ..api import JobStatus, Request, SeedanceError, Task, TaskFailedError, Wait
 
 if TYPE_CHECKING:
     from ._host import Host
+    from ._lifecycle import Step
 
 log = logging.getLogger("seedance_nb")
 Fetch = Callable[["Job"], Coroutine[Any, Any, Path]]
@@ -70,6 +71,7 @@ class Job:
         self.submitted = time.time()
         self.sent: float | None = None  # when createTask returned (epoch seconds)
         self.predicted_seconds: float | None = None  # expected time from send to completion
+        self.p90_seconds: float | None = None  # by then 9 in 10 such tasks have completed
         self.ended: float | None = None  # when the job ended here (epoch seconds)
         self.warning: str | None = None  # a problem that does not end the job (a ledger write)
         self.show_progress = False  # result() shows a live line while it blocks
@@ -80,6 +82,8 @@ class Job:
         self._views: list[tuple[Any, Any]] = []  # (display handle, widget view) to refresh
         self._canceller: Callable[[Job], bool] | None = None
         self._fetcher: Fetch | None = None
+        self._resender: Callable[[Job], Job] | None = None
+        self.settled: str | None = None  # what the balance said of an unclear send (_settle)
 
     # ---- reading -------------------------------------------------------------------------------
     @property
@@ -107,6 +111,17 @@ class Job:
         if self.done or self.sent is None or self.predicted_seconds is None:
             return None
         return max(0.0, self.predicted_seconds - self.elapsed)
+
+    def eta_text(self) -> str | None:
+        """`~40s` while the prediction lies ahead; once it has passed, `any moment (p90 ~12s)`
+        rather than a 0 s that would read as stuck. None when there is no ETA."""
+        left = self.eta
+        if left is None:
+            return None
+        if left >= 0.5:
+            return f"~{left:.0f}s"
+        late = (self.p90_seconds or 0.0) - self.elapsed
+        return f"any moment (p90 ~{late:.0f}s)" if late >= 0.5 else "any moment"
 
     @property
     def progress(self) -> float:
@@ -159,9 +174,23 @@ class Job:
     def __await__(self) -> Generator[Any, None, Task]:
         return asyncio.wrap_future(self._done).__await__()
 
-    def on_update(self, callback: Callable[[Job], Any]) -> None:
-        """Call `callback(job)` on every change, on the studio's loop; its errors are kept."""
-        self._callbacks.append(callback)
+    def on_update(
+        self, callback: Callable[[Job], Any], *, remove: bool = False
+    ) -> Callable[[], None]:
+        """Call `callback(job)` on every change, on the studio's loop; its errors are kept.
+
+        Returns a function that unsubscribes it; `on_update(callback, remove=True)` does the
+        same (as lonboard's `on_click` does). Removing twice is harmless."""
+
+        def unsubscribe() -> None:
+            # a new list, never an edit in place: a notifier may be iterating the old one
+            self._callbacks = [c for c in self._callbacks if c != callback]
+
+        if remove:
+            unsubscribe()
+        else:
+            self._callbacks.append(callback)
+        return unsubscribe
 
     def cancel(self) -> bool:
         """Take the job out of the local queue; False once it has been sent."""
@@ -173,6 +202,24 @@ class Job:
             return canceller(self)
 
         return self._host.block(self._host.submit(on_loop()))
+
+    def resend(self, *, force: bool = False) -> Job:
+        """Send this request again, as a new job. Only once an unclear send was settled "not
+        charged" by the account's balance (`settled`), or with `force=True`, at the risk of
+        paying twice for a task that exists but whose id was lost."""
+        from ._settle import NOT_CHARGED
+
+        if not force and self.settled != NOT_CHARGED:
+            said = {None: "it was not an unclear send settled by the balance"}.get(
+                self.settled, f"its send was settled {self.settled!r}"
+            )
+            raise RuntimeError(
+                f"job #{self.id} may not be sent again: {said}. Only a send settled "
+                "'not_charged' is safe to repeat; force=True sends anyway (and may pay twice)"
+            )
+        if self._resender is None:
+            raise RuntimeError(f"job #{self.id} is not held by a studio")
+        return self._resender(self)
 
     # ---- the engine's interface (on the studio's loop) -----------------------------------------
     def bind(self, *, cancel: Callable[[Job], bool], fetch: Fetch) -> None:
@@ -189,11 +236,32 @@ class Job:
         """Tell callbacks and live displays that a field changed."""
         self._changed()
 
-    def end(
-        self, status: JobStatus, *, error: str | None = None, exception: BaseException | None = None
-    ) -> None:
-        """The job has ended with `status`; `result()` returns or raises from now on."""
-        self._finish(status, error=error, exception=exception)
+    def apply(self, step: Step) -> None:
+        """Take a lifecycle step: the one place a job's status changes and listeners hear it.
+
+        A step that ends the job settles `result()`; one with no status changes only what it
+        carries (a warning). The ledger fields it names that the job mirrors (task id, file)
+        are copied too.
+        """
+        fields = step.fields
+        if "settled" in fields:
+            self.settled = fields["settled"]
+        if "task_id" in fields:
+            self.task_id = fields["task_id"]
+        if fields.get("local_path"):
+            self.local_path = Path(fields["local_path"])
+        if step.warning is not None:
+            self.warning = step.warning
+        if step.status is None:
+            if step.warning is not None:
+                self._changed()
+            return
+        if step.ends:
+            self._finish(step.status, error=step.error, exception=step.cause)
+            return
+        self.status = step.status
+        self.error = step.error
+        self._changed()
 
     def _changed(self) -> None:
         for callback in list(self._callbacks):
@@ -215,7 +283,7 @@ class Job:
         if self._done.done():  # ended already (two paths raced): the first outcome stands
             return
         self.status = status
-        self.error = error or self.error
+        self.error = error if status is JobStatus.COMPLETED else (error or self.error)
         self.ended = time.time()
         if status is JobStatus.COMPLETED and self.task is not None:
             self._done.set_result(self.task)
@@ -245,8 +313,9 @@ class Job:
             else f"~{self.estimated_credits} credits"
         )
         parts = [who, self.request.mode, self.model, str(self.status), credits]
-        if self.eta is not None:
-            parts.append(f"eta {self.eta:.0f}s")
+        eta = self.eta_text()
+        if eta is not None:
+            parts.append(f"eta {eta}")
         if self.error:
             parts.append(f"error: {self.error}")
         if self.local_path:

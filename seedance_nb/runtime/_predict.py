@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
+from ..api._status import JobStatus
+from ._optimal import Mixture
+
 Key = tuple[str, int, str | None, str | None]  # model, seconds, resolution, upscale
 HISTORY = 40  # recent samples kept per key
 MIN_SAMPLES = 3
@@ -109,6 +112,8 @@ SIGMA_FLOOR = 0.05
 TRANSFER = 0.2  # extra log-spread when a kind's centre comes from other kinds or the prior
 COLD_FIRST = 0.05  # with no history, the first poll at this share of the prior...
 COLD_GROWTH = 1.35  # ...and each next one at this multiple of the time elapsed (up to the cap)
+BANDWIDTH = 0.9  # of the fitted log-spread, times n^-1/5: each sample's part in the mixture
+PRIOR_PARTS = 2.0  # the fitted lognormal counts as this many samples in the mixture
 TRUSTED = 0.99  # beyond this quantile, gaps grow at least with the overrun (see `poll_after`)
 _NORMAL = NormalDist()
 _TINY = 1e-12
@@ -160,7 +165,7 @@ class LogNormal:
 def row_sample(row: dict[str, Any]) -> tuple[Key, float] | None:
     """A completed ledger row as (kind, seconds from send to completion), or None."""
     sent, done = row.get("sent_at"), row.get("completed_at")
-    if row.get("status") != "COMPLETED" or sent is None or done is None:
+    if row.get("status") != JobStatus.COMPLETED.value or sent is None or done is None:
         return None
     try:
         params = json.loads(row["params"] or "{}")
@@ -184,6 +189,8 @@ class CompletionModel:
     def __init__(self) -> None:
         self._logs: dict[Key, deque[float]] = defaultdict(lambda: deque(maxlen=HISTORY))
         self._cache: dict[Key, LogNormal] = {}
+        self._mixtures: dict[Key, Mixture] = {}
+        self.declared: float | None = None  # the server's own word on its speed, if any
 
     def load(self, rows: list[dict[str, Any]]) -> None:
         """Learn from completed ledger rows (same rows as `Predictor.load`)."""
@@ -197,6 +204,7 @@ class CompletionModel:
         if seconds > 0 and math.isfinite(seconds):
             self._logs[key].append(math.log(seconds))
             self._cache.clear()
+            self._mixtures.clear()
 
     @property
     def learned(self) -> bool:
@@ -209,7 +217,19 @@ class CompletionModel:
     def speed(self) -> float:
         """How much longer than the prior tasks take here (1.0 before any history)."""
         ratios = [x - math.log(prior_seconds(k)) for k, xs in self._logs.items() for x in xs]
-        return math.exp(statistics.fmean(ratios)) if ratios else 1.0
+        if not ratios:
+            return self.declared or 1.0
+        return math.exp(statistics.fmean(ratios))
+
+    def declare(self, speed: float | None) -> None:
+        """The server says it runs `speed` times the published timing (a simulator): the prior
+        is scaled by it until completions are seen. None (the hosted API) keeps the prior."""
+        if speed is not None and not (math.isfinite(speed) and speed > 0):
+            return
+        if speed != self.declared:
+            self.declared = speed
+            self._cache.clear()
+            self._mixtures.clear()
 
     def distribution(self, key: Key) -> LogNormal | None:
         """The learned distribution for this kind, or None before any completion is seen."""
@@ -240,7 +260,31 @@ class CompletionModel:
         learned = self.distribution(key)
         if learned is not None:
             return learned
-        return LogNormal(math.log(prior_seconds(key)), math.sqrt(SIGMA0**2 + TRANSFER**2))
+        centre = math.log(prior_seconds(key) * (self.declared or 1.0))
+        return LogNormal(centre, math.sqrt(SIGMA0**2 + TRANSFER**2))
+
+    def mixture(self, key: Key) -> Mixture:
+        """A heavier-tailed fit for this kind: the fitted lognormal (`guess`) mixed with one
+        narrow lognormal per sample of the kind (kernel density in log time), so a skewed or
+        long-tailed kind is followed as its samples say. With no sample of the kind, the other
+        kinds' samples stand in, moved by the ratio of their priors."""
+        if key in self._mixtures:
+            return self._mixtures[key]
+        base = self.guess(key)
+        own = list(self._logs.get(key, ()))
+        if not own:
+            here = math.log(prior_seconds(key))
+            own = [
+                x - math.log(prior_seconds(k)) + here for k, xs in self._logs.items() for x in xs
+            ]
+        parts = [(1.0, base.mu, base.sigma)]
+        if own:
+            rest = len(own) / (len(own) + PRIOR_PARTS)
+            width = max(SIGMA_FLOOR, BANDWIDTH * base.sigma * len(own) ** -0.2)
+            parts = [(1.0 - rest, base.mu, base.sigma)]
+            parts += [(rest / len(own), x, width) for x in own]
+        found = self._mixtures[key] = Mixture(tuple(parts))
+        return found
 
     def expected(self, key: Key) -> float:
         """Median seconds from send to completion (the prior's before any history)."""

@@ -14,6 +14,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..api._status import JobStatus
+
 if TYPE_CHECKING:
     from ._job import Job
 
@@ -25,7 +27,7 @@ def line(jobs: Sequence[Job], concurrency: int, started: float) -> str:
     """`[████░░░░] 3/8 done · 480 credits (~1280 planned) · eta ~1m 10s · 2 failed`."""
     total = len(jobs)
     ended = [j for j in jobs if j.done]
-    failed = sum(1 for j in ended if j.status.final and str(j.status) != "COMPLETED")
+    failed = sum(1 for j in ended if j.status.final and j.status is not JobStatus.COMPLETED)
     filled = round(BAR * len(ended) / total) if total else BAR
     used = sum(j.credits_used or 0 for j in ended)
     planned = sum(j.estimated_credits for j in jobs)
@@ -34,7 +36,10 @@ def line(jobs: Sequence[Job], concurrency: int, started: float) -> str:
         f"{used} credits (~{planned} planned)",
     ]
     left = eta(jobs, concurrency)
-    if left is not None:
+    if left is not None and left < 0.5:  # every running job is past its median: never "0s"
+        late = max((j.p90_seconds or 0.0) - j.elapsed for j in jobs if not j.done)
+        parts.append(f"eta any moment (p90 ~{_clock(late)})" if late >= 0.5 else "eta any moment")
+    elif left is not None:
         parts.append(f"eta ~{_clock(left)}")
     parts.append(f"{_clock(time.monotonic() - started)} so far")
     if failed:

@@ -24,18 +24,21 @@ from ..api import (
     Client,
     Credits,
     JobStatus,
+    LedgerError,
     Request,
     ValidationError,
     WaitTimeoutError,
     check_model,
+    check_name,
     estimate_credits,
     from_inputs,
 )
-from ..ledger import HEARTBEAT, Ledger, Owner
+from ..ledger import HEARTBEAT, Ledger, Owner, row_fence
 from ._engine import DEADLINE, Engine, finish_from_row
 from ._fingerprint import LOOPBACK, fingerprint, server_kind
 from ._host import Host
 from ._job import Job
+from ._lifecycle import mirror
 from ._progress import Progress, follow
 from ._sweep import Sweep
 
@@ -91,6 +94,7 @@ class Studio:
         self._listeners: list[Callable[[Job], Any]] = []
         self.owner = Owner.new()
         self.ledger.register(self.owner)
+        self._replay_journal()
         self._beating = threading.Event()
         self._heart = threading.Thread(target=self._beat, name="seedance-heartbeat", daemon=True)
         self._heart.start()
@@ -114,7 +118,8 @@ class Studio:
             deadline=deadline,
         )
         self.engine.orphan = self._adopted
-        history = self.ledger.rows(status="COMPLETED")
+        self._check_limit(concurrency)
+        history = self.ledger.recent_completions()  # bounded: a start never grows with history
         self._host.block(self._host.submit(self._start(history)))
         _OPEN.add(self)
         left = [r for r in self.ledger.claimable(self.owner) if r["base_url"] == self.base_url]
@@ -122,6 +127,36 @@ class Studio:
             self._say(
                 f"{len(left)} unfinished job(s) in the ledger from an earlier kernel: "
                 "studio.resume() re-attaches them."
+            )
+
+    def _check_limit(self, concurrency: int) -> None:
+        """Say so, in one line, when the account's limit in the ledger is not `concurrency`:
+        the limit is the account's, shared by every studio, and a studio never changes it."""
+        try:
+            stored = self.ledger.account_limit(self.engine.account)
+        except Exception as exc:  # a first studio, or a ledger that cannot say: nothing to warn
+            log.debug("could not read the account's limit: %s", exc)
+            return
+        if stored is not None and stored != concurrency:
+            message = (
+                f"this account runs at most {stored} tasks at once (its limit in the ledger); "
+                f"concurrency={concurrency} does not change that (ledger.set_account_limit does)"
+            )
+            log.warning(message)
+            self._say(message)
+
+    def _replay_journal(self) -> None:
+        """Record task ids an earlier studio could not write to the ledger (a full disk)."""
+        from . import _journal
+
+        try:
+            recorded = _journal.replay(self.outputs, self.ledger)
+        except Exception as exc:  # the journal stays for the next studio
+            log.warning("the journal of unrecorded task ids could not be replayed: %s", exc)
+            return
+        if recorded:
+            self._say(
+                f"recorded {len(recorded)} task id(s) from the journal: {', '.join(recorded)}"
             )
 
     def _beat(self) -> None:
@@ -150,7 +185,8 @@ class Studio:
         from .. import simulator
 
         speed = float(os.environ.get("SEEDANCE_SIM_SPEED", "1.0"))
-        self.simulator = simulator.start(speed=speed, credits=SIM_CREDITS)
+        # a studio saves every video it is paid for: the simulator renders each one ahead
+        self.simulator = simulator.start(speed=speed, credits=SIM_CREDITS, render_ahead=True)
         pace = "" if speed == 1.0 else f"; its clock runs at {speed:g}x the hosted service's"
         self._say(
             f"No SEEDANCE_API_KEY set: using the offline Seedance2 simulator at "
@@ -165,24 +201,19 @@ class Studio:
 
         portal = Portal("seedance-key-check")
         probe = aio.copy(max_retries=0, timeout=10.0)  # a look, not a wait: jobs retry anyway
-        refused = False
+        refused: AuthenticationError | None = None
         try:
             balance = portal.call(probe.credits())
-        except AuthenticationError:
-            refused = True
+        except AuthenticationError as exc:  # the client's own words: what to check, and where
+            refused = exc
         except (APIConnectionError, APIError) as exc:  # reachable later, perhaps: jobs queue
             self._say(f"Could not check the account at {self.base_url} yet ({exc}).")
             return
         finally:
             portal.call(probe.aclose())
             portal.close()
-        if refused:  # raised here, outside the except block: one short error, no chain
-            raise AuthenticationError(
-                401,
-                f"the API key was refused by {self.base_url}. Check SEEDANCE_API_KEY (or the "
-                "api_key given to sd.Client), and SEEDANCE_BASE_URL if this is not the server "
-                "you meant.",
-            )
+        if refused is not None:  # raised here, outside the except block: one short error, no chain
+            raise AuthenticationError(refused.status_code, refused.message)
         self._say(f"Connected to {self.base_url}: {balance.available} credits available.")
 
     def __repr__(self) -> str:
@@ -226,6 +257,7 @@ class Studio:
             raise ValidationError("req", f"must be a request object, not {type(req).__name__}")
         model = check_model(model)
         experiment = _experiment(experiment or self.experiment)
+        label = check_name("label", label, label=True)
         if isinstance(take, bool) or not isinstance(take, int) or take < 1:
             raise ValidationError("take", f"must be a whole number from 1; got {take!r}")
         self._check_uploadable(req)
@@ -241,11 +273,12 @@ class Studio:
             "prompt": req.prompt,
             "params": params,
             "estimated_credits": cost,
-            "status": "QUEUED",
+            "status": JobStatus.QUEUED.value,
             "fingerprint": fp,
             "base_url": self.base_url,
             "owner": self.owner.id,
             "account": self.engine.account,
+            "user_name": self.engine.user,
         }
         for _ in range(3):  # a dead simulator's row is closed, then the lookup runs again
             # the lookup, the budget check and the insert are one write transaction
@@ -254,6 +287,7 @@ class Studio:
                 break
             job = self._reuse(earlier)
             if job is not None:
+                self._reused(job)
                 return job
         else:  # pragma: no cover - three dead rows in a row would need three races
             raise RuntimeError("could not settle an earlier row of this request")
@@ -292,6 +326,10 @@ class Studio:
             self.submit(req, model, experiment, f"{label or 'take'} {i}", take=i)
             for i in range(1, n + 1)
         ]
+
+    def _reused(self, job: Job) -> None:
+        """`submit` handed back an earlier job: nothing was spent (the notebook's views say so
+        on its card)."""
 
     def _reuse(self, row: dict[str, Any]) -> Job | None:
         """The job for an earlier row of the same request, so a re-run pays nothing again.
@@ -337,12 +375,13 @@ class Studio:
 
     def _continuable(self, row: dict[str, Any]) -> bool:
         """Whether this studio can carry a claimed row on; closes the row of a dead simulator."""
-        if row["base_url"] == self.base_url or row["status"] == "QUEUED":
+        if row["base_url"] == self.base_url or row["status"] == JobStatus.QUEUED.value:
             return True
         if (urlsplit(row["base_url"] or "").hostname or "") in LOOPBACK:
-            self.ledger.update(
+            self.ledger.write(
                 row["id"],
-                status="FAILED",
+                row_fence(row),
+                status=JobStatus.FAILED.value,
                 error="its simulator stopped with the kernel that ran it",
             )
             return False
@@ -460,10 +499,11 @@ class Studio:
 
     def _adopted(self, row: dict[str, Any]) -> Job | None:
         """A sent row whose studio died, claimed by the engine: follow it here to the end."""
-        job = self._job(row)
-        if job is not None:
-            with self._rebuilding:
+        with self._rebuilding:  # one step, so resume() sees it held only once it is listed
+            job = self._jobs.get(row["id"]) or self._rebuild(row)
+            if job is not None:
                 self._adopted_jobs.append(job)
+        if job is not None:
             log.info("adopted job #%s (task %s) from a studio that stopped", job.id, job.task_id)
         return job
 
@@ -480,7 +520,13 @@ class Studio:
         try:
             req = from_inputs(params["inputs"], allow_local=True)
         except ValidationError as exc:
-            self.ledger.update(row["id"], status="FAILED", error=f"cannot rebuild: {exc}")
+            if row["owner"] == self.owner.id:  # never another studio's row
+                self.ledger.write(
+                    row["id"],
+                    row_fence(row),
+                    status=JobStatus.FAILED.value,
+                    error=f"cannot rebuild: {exc}",
+                )
             return None
         job = Job(
             self._host,
@@ -494,24 +540,45 @@ class Studio:
         )
         job.take = int(params.get("take", 1))
         job.task_id = row["task_id"]
-        job.status = JobStatus(row["status"])
+        job.apply(mirror(row))
+        job.settled = row.get("settled")  # what the balance said of an unclear send
         job.sent = row["sent_at"].timestamp() if row.get("sent_at") else None
         job.local_path = Path(row["local_path"]) if row.get("local_path") else None
         return self._track(job)
 
     def _track(self, job: Job) -> Job:
+        """Hold the job here, bound to the engine, so every job this studio hands back (a
+        re-run's reused job too) can `download()` and `cancel()`."""
+        job.bind(cancel=self.engine._cancel, fetch=self.engine.fetch)
+        job._resender = self._resend
         job.show_progress = self.verbose
         self._jobs[job.id] = job
         job.on_update(self._job_changed)
         return job
 
+    def _resend(self, job: Job) -> Job:
+        """`job.resend()`: the same request as a new row (its checks and budgets apply)."""
+        return self.submit(job.request, job.model, job.experiment, job.label, True, job.take)
+
     def _job_changed(self, job: Job) -> None:
         for listener in list(self._listeners):
             listener(job)
 
-    def on_job_update(self, callback: Callable[[Job], Any]) -> None:
-        """Call `callback(job)` whenever any job of this studio changes."""
-        self._listeners.append(callback)
+    def on_job_update(
+        self, callback: Callable[[Job], Any], *, remove: bool = False
+    ) -> Callable[[], None]:
+        """Call `callback(job)` whenever any job of this studio changes. Returns a function
+        that unsubscribes it; `remove=True` unsubscribes instead (harmless if absent)."""
+
+        def unsubscribe() -> None:
+            # a new list, never an edit in place: a notifier may be iterating the old one
+            self._listeners = [c for c in self._listeners if c != callback]
+
+        if remove:
+            unsubscribe()
+        else:
+            self._listeners.append(callback)
+        return unsubscribe
 
     def results(self, experiment: str | None = None) -> pd.DataFrame:
         """Votes from comparisons as a table: wins, losses, win rate and a ranking.
@@ -533,10 +600,12 @@ class Studio:
             return
         self._beating.set()
         _OPEN.discard(self)
+        lost: LedgerError | None = None
         try:
             if self._webhook is not None:
                 self._host.block(self._host.submit(self._webhook.stop()), 10)
-            self._host.block(self._host.submit(self.engine.aclose()), 10)
+            self._host.block(self._host.submit(self.engine.aclose()), 15)
+            lost = self._journal(self.engine.unrecorded)
         finally:
             self._host.close()
             self._heart.join(timeout=5)
@@ -547,6 +616,29 @@ class Studio:
             self.ledger.close()
             if self.simulator is not None:
                 self.simulator.stop()
+        if lost is not None:
+            raise lost
+
+    def _journal(self, unrecorded: list[Any]) -> LedgerError | None:
+        """Keep writes the ledger would not take beside the outputs; the error naming every
+        task id among them (None when there are none)."""
+        if not unrecorded:
+            return None
+        from . import _journal
+
+        ids = [str(f["task_id"]) for _, _, f in unrecorded if f.get("task_id")]
+        try:
+            where = f"they are kept in {_journal.write(self.outputs, unrecorded)}"
+        except OSError as exc:
+            where = f"the journal could not be written either ({exc}): note them now"
+        log.warning("unrecorded ledger writes at close: %s", unrecorded)
+        if not ids:
+            return None
+        return LedgerError(
+            str(self.ledger.path),
+            f"could not record task id(s) {', '.join(ids)} after retrying; {where}, and the "
+            "next studio on these outputs records them",
+        )
 
     def __enter__(self) -> Studio:
         return self
@@ -555,6 +647,23 @@ class Studio:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+    # ---- long shots ----------------------------------------------------------------------------
+    def sequence(self, shots: Sequence[Any], *, confirm: bool = False, **options: Any) -> Any:
+        """Shots past 15 s, each from the last frame of the one before (see seedance_nb.longshot).
+
+        Shows the chain's plan and estimate; runs it at once when `confirm=True` or its budget
+        covers the estimate, else call `.run()` on the result after looking at `.plan`.
+        """
+        from ..longshot import Sequence as Chain
+
+        chain = Chain(self, shots, **options)
+        self._say(chain.describe())
+        if confirm or (chain.budget is not None and chain.total <= chain.budget):
+            chain.run()
+        else:
+            self._say("nothing sent yet: .plan shows it shot by shot, .run() sends it.")
+        return chain
 
 
 def _close_open_studios() -> None:
@@ -576,6 +685,6 @@ _register(_close_open_studios)
 
 
 def _experiment(name: object) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise ValidationError("experiment", "must be a non-empty name")
-    return name.strip()
+    checked = check_name("experiment", name)
+    assert checked is not None
+    return checked
