@@ -28,12 +28,16 @@ from ..api import (
 )
 from ..api._media import check_local
 from ..api._requests import wire_field
+from ..api._transport import http_transport
 from ._config import SimConfig
 from ._faults import FaultInjector
 from ._openapi import CREATE_EXAMPLE, CREATE_SCHEMA, errors, with_bearer_key
 from ._scene import moderated
+from ._size import output_size
+from ._speed import SpeedHeader
 from ._state import SimTask, Store
 from ._webhooks import deliver
+from ._wire import wire_problem
 
 
 class Refusal(Exception):
@@ -54,7 +58,7 @@ def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(transport=http_transport()) as http:  # for callbacks
             app.state.http = http
             for task in store.active():  # what a previous run left: on with its schedule
                 store.spawn(lifecycle(task))
@@ -142,14 +146,23 @@ def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
             raise Refusal(
                 402, f"Insufficient credits: this task needs {cost}, {account.available} available"
             )
-        from ._render import output_size  # PyAV and numpy load on the first task, not at start
-
         size = output_size(req.resolution, req.upscale, images_of(req, assets_dir))
         task = store.create(
             account, model, req, payload["inputs"], callback, size, base_of(request)
         )
         store.spawn(lifecycle(task))
+        if config.render_ahead and task.outcome == "completed":
+            rendering(task)  # while it waits and renders on the simulated clock
         return {"taskId": task.id}
+
+    def rendering(task: SimTask) -> asyncio.Future[Path]:
+        """The task's video, rendered once (in a worker thread) whoever asks first."""
+        if task.id not in renders:
+            renders[task.id] = asyncio.ensure_future(
+                asyncio.to_thread(render_task, task, assets_dir, videos_dir)
+            )
+            store.stats["videos_rendered"] += 1
+        return renders[task.id]
 
     async def lifecycle(task: SimTask) -> None:
         """Wait out the task's schedule (wall-clock, so it holds across restarts), finish it,
@@ -225,16 +238,12 @@ def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
         if problem is not None:
             store.stats["links_refused"] += 1
             raise Refusal(403, problem)
-        if task.id not in renders:
-            renders[task.id] = asyncio.ensure_future(
-                asyncio.to_thread(render_task, task, assets_dir, videos_dir)
-            )
-            store.stats["videos_rendered"] += 1
-        path = await asyncio.shield(renders[task.id])
+        path = await asyncio.shield(rendering(task))
         if task.video != str(path):
             task.video = str(path)
             store.save(task)
         store.stats["videos_served"] += 1
+        store.fetches[task.id] += 1
         return FileResponse(path, media_type="video/mp4")
 
     @app.get("/_simulator/stats", summary="Counters for tests and benchmarks")
@@ -244,19 +253,23 @@ def create_app(config: SimConfig, data_dir: Path) -> FastAPI:
     default_openapi = app.openapi
     app.openapi = lambda: with_bearer_key(default_openapi())  # type: ignore[method-assign]
     app.add_middleware(FaultInjector, store=store)
+    app.add_middleware(SpeedHeader, speed=config.speed)
     return app
 
 
 def parse_create(payload: object, assets_dir: Path) -> tuple[str, str | None, ApiRequest]:
-    """Check a createTask body with the api's own rules; any problem is a 400."""
+    """Check a createTask body: first the seed's wire types (`_wire`), then the api's own rules
+    for values; any problem is a 400."""
     if not isinstance(payload, dict):
         raise Refusal(400, "The request body must be a JSON object")
     try:
-        if "model" not in payload:
-            raise ValidationError("model", "is required")
+        for name in ("model", "inputs"):
+            if name not in payload:
+                raise ValidationError(name, "is required")
+        problem = wire_problem(payload)
+        if problem is not None:
+            raise ValidationError(*problem)
         model = check_model(payload["model"])
-        if "inputs" not in payload:
-            raise ValidationError("inputs", "is required")
         callback = check_callback_url(payload.get("callBackUrl"))
         req = from_inputs(payload["inputs"])
         for field_name, kind, ref in req.media():

@@ -41,6 +41,27 @@ class SimConfig:
     drop_rate: float = field(
         default=0.0, metadata={"help": "share of API requests whose connection is cut mid-response"}
     )
+    lose_create_rate: float = field(
+        default=0.0,
+        metadata={
+            "help": "share of createTask requests whose task is created, then the answer is lost "
+            "(the connection is cut): a task exists whose id the caller never gets"
+        },
+    )
+    cut_create_rate: float = field(
+        default=0.0,
+        metadata={
+            "help": "share of createTask requests whose connection is cut before any task is "
+            "created (nothing reserved or charged)"
+        },
+    )
+    create_fault_hold: float = field(
+        default=0.0,
+        metadata={
+            "help": "seconds (not scaled by speed) a faulty createTask holds its connection "
+            "before it is cut"
+        },
+    )
     fail_rate: float = field(
         default=0.0, metadata={"help": "share of tasks that end FAILED (exactly one in 1/rate)"}
     )
@@ -63,6 +84,14 @@ class SimConfig:
         },
     )
     seed: int | None = field(default=None, metadata={"help": "random seed, for repeatable runs"})
+    render_ahead: bool = field(
+        default=False,
+        metadata={
+            "help": "render a task's video as soon as it is created (when it will complete), "
+            "not on its first download, so a client that saves every video (a studio) gets it "
+            "at once; invisible on the wire"
+        },
+    )
 
     @contextlib.contextmanager
     def storage(self) -> Iterator[Path]:
@@ -80,9 +109,12 @@ class SimConfig:
             object.__setattr__(self, "data_dir", Path(self.data_dir))
         if not self.api_keys or not all(isinstance(k, str) and k for k in self.api_keys):
             raise ValueError("api_keys: at least one non-empty key is needed")
-        for name in ("error_rate", "drop_rate", "fail_rate", "moderation_rate"):
+        rates = ("error_rate", "drop_rate", "fail_rate", "moderation_rate")
+        for name in (*rates, "lose_create_rate", "cut_create_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name}: must be between 0 and 1")
+        if self.create_fault_hold < 0:
+            raise ValueError("create_fault_hold: must be at least 0")
         if self.speed <= 0:
             raise ValueError("speed: must be positive")
         if self.url_ttl <= 0 or self.task_ttl <= 0:
@@ -94,7 +126,8 @@ class SimConfig:
         return (
             f"SimConfig(accounts={len(self.api_keys)}, credits={self.credits}, "
             f"concurrency={self.concurrency}, speed={self.speed}, error_rate={self.error_rate}, "
-            f"drop_rate={self.drop_rate}, fail_rate={self.fail_rate}, "
+            f"drop_rate={self.drop_rate}, lose_create_rate={self.lose_create_rate}, "
+            f"cut_create_rate={self.cut_create_rate}, fail_rate={self.fail_rate}, "
             f"moderation_rate={self.moderation_rate}, url_ttl={self.url_ttl}, "
             f"task_ttl={self.task_ttl})"
         )

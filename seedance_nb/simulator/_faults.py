@@ -3,6 +3,7 @@ count of answers sent, by status code."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -12,6 +13,7 @@ from typing import Any
 
 from ._state import Store
 
+CREATE = "/api/v1/jobs/createTask"
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[
@@ -58,6 +60,8 @@ class FaultInjector:
             return
         config, stats = self.store.config, self.store.stats
         stats[f"requests {scope['method']} {scope['path']}"] += 1
+        if scope["path"] == CREATE and await self._create_fault(scope, receive, send):
+            return
         roll = self.store.rng.random()
         if roll < config.error_rate:
             stats["injected_500"] += 1
@@ -85,6 +89,37 @@ class FaultInjector:
             return
         await self.app(scope, receive, send)
 
+    async def _create_fault(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> bool:
+        """createTask's own faults: the task created and its answer lost, or the connection cut
+        before anything is created; either way the caller sees a cut connection. True if one
+        was injected."""
+        config, stats = self.store.config, self.store.stats
+        lose, cut = config.lose_create_rate, config.cut_create_rate
+        if self.store.create_faults:
+            kind = self.store.create_faults.pop(0)
+        elif lose + cut <= 0:
+            return False
+        else:
+            roll = self.store.rng.random()
+            if roll >= lose + cut:
+                return False
+            kind = "lose" if roll < lose else "cut"
+        if kind == "lose":
+            stats["create_lost"] += 1
+            await self.app(scope, receive, _swallow)  # the task is created; its answer is not sent
+        else:
+            stats["create_cut"] += 1
+        if config.create_fault_hold:
+            await asyncio.sleep(config.create_fault_hold)
+        self.store.responses["cut"] += 1
+        await self._cut(send, b"{")
+        return True  # pragma: no cover - _cut raises
+
     @staticmethod
     async def _cut(send: Callable[[Message], Awaitable[None]], head: bytes) -> None:
         await send(
@@ -96,6 +131,10 @@ class FaultInjector:
         )
         await send({"type": "http.response.body", "body": head, "more_body": True})
         raise InjectedDrop
+
+
+async def _swallow(message: Message) -> None:
+    """A `send` that sends nothing: the handler's answer never leaves."""
 
 
 def _echo(scope: Scope) -> str:

@@ -19,6 +19,8 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from ._size import even
+
 ZOOM = 1.12  # how far the camera usually moves in (or out) over one picture
 ZOOM_MAX = 1.3  # the most it moves in (the picture is loaded this much larger than the frame)
 COLORSPACE = "ITU709"  # what the planes hold; the encoder tags the stream the same way
@@ -26,11 +28,6 @@ SCALER = "AREA"  # swscale filter for the image modes' per-frame crop-and-scale 
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 Rgb = tuple[int, int, int]
-
-
-def even(value: float) -> int:
-    """The nearest even whole number, at least 2 (yuv420p needs even sizes and offsets)."""
-    return max(2, round(value / 2) * 2)
 
 
 def new_frame(width: int, height: int) -> av.VideoFrame:
@@ -295,12 +292,14 @@ class Move:
         return tuple(a + (b - a) * s for a, b in (self.zoom, self.x, self.y))  # type: ignore[return-value]
 
 
-def moves(prompt: str | None, seed: int, count: int) -> list[Move]:
+def moves(prompt: str | None, seed: int, count: int, from_full: bool = False) -> list[Move]:
     """One camera move per shot, from the take's seed and the prompt's motion and camera words.
 
     The seed picks zoom in or out, how far, and which way the view drifts, so every take moves
     differently; "zoom in/out" fixes the zoom's direction and makes it larger, "pan" a wide
-    sideways move, "static" nearly none, "slowly"/"quickly" scale it all.
+    sideways move, "static" nearly none, "slowly"/"quickly" scale it all. `from_full` makes
+    every move start on the whole picture (zooming in from it), as image-to-video and keyframes
+    must: their clip starts (or ends) on the given image itself.
     """
     from ._scene import scene_of
 
@@ -320,7 +319,7 @@ def moves(prompt: str | None, seed: int, count: int) -> list[Move]:
         elif scene.camera == "static":
             zoom, drift = 1.02, 0.03
         zoom = min(ZOOM_MAX, max(1.01, zoom))
-        span = (1.0, zoom) if zoom_in else (zoom, 1.0)
+        span = (1.0, zoom) if zoom_in or from_full else (zoom, 1.0)
         cy = float(rng.uniform(0.42, 0.58))
         out.append(Move(span, (0.5 - side * drift * pace, 0.5 + side * drift * pace), (cy, 1 - cy)))
     return out
@@ -342,7 +341,7 @@ def _crop(picture: np.ndarray, width: int, height: int, t: float, move: Move) ->
     return picture[y0 : y0 + crop_h, x0 : x0 + crop_w]
 
 
-def _blend_into(dst: Planes, other: Planes, weight: float) -> None:
+def blend_into(dst: Planes, other: Planes, weight: float) -> None:
     """dst = dst * (1 - weight) + other * weight, in place, in uint16."""
     a = round(weight * 256)
     for d, o in zip(dst, other, strict=True):
@@ -369,7 +368,10 @@ def pictures(
     from ._scene import prompt_seed
 
     seed = prompt_seed(f"{prompt or ''}|{len(refs)}") if seed is None else seed
-    paths = moves(prompt, seed, len(refs) if mode == "reference" and len(refs) < 4 else 2)
+    anchored = mode in ("image-to-video", "keyframes")  # starts (keyframes: and ends) on an image
+    paths = moves(
+        prompt, seed, len(refs) if mode == "reference" and len(refs) < 4 else 2, from_full=anchored
+    )
     closest = max(max(m.zoom) for m in paths)  # load no larger than the closest view needs
     cover_w, cover_h = even(width * closest), even(height * closest)
     if mode == "reference" and len(refs) >= 4:
@@ -382,17 +384,23 @@ def pictures(
         shots = [load_picture(refs[0], cover_w, cover_h)]
 
     if mode == "keyframes" and len(shots) == 2:
-        # one camera move over both frames, the first fading into the last through the middle
+        # the camera moves in from the whole first frame and arrives back out on the whole last
+        # one, the first fading into the last through the middle; the ends are the images
+        back = Move(paths[0].zoom[::-1], paths[0].x[::-1], paths[0].y[::-1])
         for i in range(count):
             t = i / max(1, count - 1)
+            if i == 0 or i == count - 1:
+                end = load_picture(refs[0 if i == 0 else 1], width, height)
+                yield scale_rgb(end, width, height)
+                continue
             frame = scale_rgb(_crop(shots[0], width, height, t, paths[0]), width, height)
             w = min(1.0, max(0.0, (t - 0.3) / 0.4))
             w = w * w * (3 - 2 * w)
             if w >= 1:
-                frame = scale_rgb(_crop(shots[1], width, height, t, paths[0]), width, height)
+                frame = scale_rgb(_crop(shots[1], width, height, t, back), width, height)
             elif w > 0:
-                last = scale_rgb(_crop(shots[1], width, height, t, paths[0]), width, height)
-                _blend_into(planes(frame), planes(last), w)
+                last = scale_rgb(_crop(shots[1], width, height, t, back), width, height)
+                blend_into(planes(frame), planes(last), w)
             yield frame
         return
 
@@ -400,11 +408,14 @@ def pictures(
     per = count / len(shots)
     fade = min(per * 0.4, count / 8)
     for i in range(count):
+        if i == 0 and mode == "image-to-video":  # the given image itself, not a resampled view
+            yield scale_rgb(load_picture(refs[0], width, height), width, height)
+            continue
         k = min(len(shots) - 1, int(i / per))
         t = (i - k * per) / max(1, per - 1)
         frame = scale_rgb(_crop(shots[k], width, height, min(1.0, t), paths[k]), width, height)
         into_next = i - ((k + 1) * per - fade)
         if k + 1 < len(shots) and into_next > 0:
             other = scale_rgb(_crop(shots[k + 1], width, height, 0.0, paths[k + 1]), width, height)
-            _blend_into(planes(frame), planes(other), into_next / fade)
+            blend_into(planes(frame), planes(other), into_next / fade)
         yield frame

@@ -16,7 +16,7 @@ from ..api._requests import MAX_AUDIOS, MAX_IMAGES, MAX_VIDEOS, RESOLUTIONS, UPS
 _HTTP = r"https?://[^\s\x00-\x1f/?#@:\[\]]+(:[0-9]{1,5})?([/?#][^\s\x00-\x1f]*)?"
 URL = {"type": "string", "pattern": rf"^({_HTTP}|asset://[A-Za-z0-9][A-Za-z0-9_.\-]*)$"}
 _COMMON = {
-    "prompt": {"type": "string"},
+    "prompt": {"type": "string", "pattern": "^[^\\x00]*$"},  # no NUL: no ledger can store it
     "duration": {"type": "string", "pattern": "^([4-9]|1[0-5])s$", "default": "5s"},
     "resolution": {"type": "string", "enum": list(RESOLUTIONS)},
     "upscaleResolution": {"type": "string", "enum": list(UPSCALES)},

@@ -6,7 +6,8 @@ rest of it chosen by the take's seed; the image modes move a camera over the giv
 clear placeholder where an image cannot be fetched offline), each take its own way. One
 (prompt, seed) always gives the same clip. Every clip carries a "SIMULATED" tag, the prompt as
 a caption and a progress line, drawn once and blended per frame.
-`output_size` says what size a task renders at and `cache_key` names a render for reuse.
+`output_size` (`_size`) says what size a task renders at and `cache_key` names a render for
+reuse.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from PIL import Image, ImageDraw
 from ._frames import (
     Planes,
     Sprite,
+    blend_into,
     even,
     fill,
     font,
@@ -39,10 +41,11 @@ from ._frames import (
     solid,
 )
 from ._landscape import landscape
+from ._size import output_size
 
-RENDERER_VERSION = 3  # part of every cache key: bump it when the pictures change
-DEFAULT_SIZE = (1280, 720)
-UPSCALE_SHORT_SIDE = {"2k": 1440, "4k": 2160}
+__all__ = ["cache_key", "output_size", "render_video"]
+
+RENDERER_VERSION = 4  # part of every cache key: bump it when the pictures change
 MODES = ("text-to-video", "image-to-video", "keyframes", "reference")
 LARGE_SHORT_SIDE = 1440  # from here up, clips render at LARGE_FPS to keep render time sane
 LARGE_FPS = 12
@@ -53,31 +56,6 @@ _ENCODERS: dict[str, dict[str, str]] = {
     "libopenh264": {"allow_skip_frames": "0"},
     "h264": {},
 }
-
-
-def output_size(
-    resolution: str | None, upscale: str | None, images: Sequence[Path | str] = ()
-) -> tuple[int, int]:
-    """The size a task renders at, in pixels.
-
-    The asked resolution ("1280x720"); without one, the first readable image's shape fitted to
-    720p (short side at most 720, long side at most 1280), else 1280x720. An upscale ("2k",
-    "4k") then scales it so the short side is 1440 or 2160. Always even numbers.
-    """
-    if resolution:
-        width, height = (int(v) for v in resolution.lower().split("x"))
-    else:
-        width, height = DEFAULT_SIZE
-        shape = next((s for s in map(_image_shape, images) if s), None)
-        if shape:
-            scale = min(720 / min(shape), 1280 / max(shape))
-            width, height = even(shape[0] * scale), even(shape[1] * scale)
-    if upscale:
-        if upscale.lower() not in UPSCALE_SHORT_SIDE:
-            raise ValueError(f"unknown upscale {upscale!r}; expected one of 2k, 4k")
-        scale = UPSCALE_SHORT_SIDE[upscale.lower()] / min(width, height)
-        width, height = even(width * scale), even(height * scale)
-    return width, height
 
 
 def cache_key(**params: object) -> str:
@@ -143,7 +121,9 @@ def render_video(
         frames = landscape(width, height, count, prompt or "", seed=seed, fps=fps)
     else:
         frames = pictures(refs, width, height, count, mode, prompt=prompt, seed=seed)
-    overlay = Overlay(width, height, prompt, model)
+    # a clip that starts from an image fades its caption in, so its first frame is the image
+    fade = fps // 2 if mode in ("image-to-video", "keyframes") and refs else 0
+    overlay = Overlay(width, height, prompt, model, fade=fade)
     fd, name = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=".mp4.tmp", dir=dest.parent)
     os.close(fd)
     tmp = Path(name)
@@ -233,8 +213,11 @@ class Overlay:
     """What every clip carries, drawn once: the SIMULATED tag (top left), the prompt as a caption
     on a translucent band (bottom), and a thin line along the bottom edge showing time elapsed."""
 
-    def __init__(self, width: int, height: int, prompt: str | None, model: str) -> None:
+    def __init__(
+        self, width: int, height: int, prompt: str | None, model: str, fade: int = 0
+    ) -> None:
         self.width, self.height = width, height
+        self.fade = fade  # frames over which the caption fades in (0: there from the start)
         short = min(width, height)
         margin = even(short / 40)
         self.tag = Sprite(_label(f"SIMULATED · {model}", max(10, short // 40)))
@@ -249,8 +232,14 @@ class Overlay:
     def draw(self, dst: Planes, index: int, count: int) -> None:
         """Blend the overlay onto frame `index` of `count`."""
         self.tag.blend(dst, *self.tag_at)
-        if self.band is not None:
+        if self.band is not None and index >= self.fade:
             self.band.blend(dst, 0, self.height - self.band.height)
+        elif self.band is not None and index > 0:  # fading in: blend a copy with the caption
+            top = self.height - self.band.height
+            below = tuple(p[top // (1 if k == 0 else 2) :] for k, p in enumerate(dst))
+            drawn = tuple(p.copy() for p in below)
+            self.band.blend(drawn, 0, 0)  # type: ignore[arg-type]
+            blend_into(below, drawn, index / self.fade)  # type: ignore[arg-type]
         done = even(self.width * (index + 1) / count) if index + 1 < count else self.width
         fill(dst, self.accent, 0, done, self.height - self.line_h, self.height)
 
@@ -296,17 +285,3 @@ def _caption(prompt: str, width: int, size: int, margin: int) -> np.ndarray:
             (margin, round(size * 0.45) + n * step), line, font=face, fill=(245, 245, 245, 255)
         )
     return np.asarray(img)
-
-
-def _image_shape(ref: Path | str) -> tuple[int, int] | None:
-    """An image file's (width, height), or None if it is a URL or cannot be read."""
-    if not isinstance(ref, Path):
-        return None
-    try:
-        with Image.open(ref) as img:
-            width, height = img.size
-            if (img.getexif().get(0x0112) or 1) in (5, 6, 7, 8):  # stored turned a quarter
-                width, height = height, width
-            return width, height
-    except Exception:  # anything unreadable is simply not measured
-        return None

@@ -66,6 +66,14 @@ class Simulator:
         """The counters /_simulator/stats serves, read directly."""
         return self.app.state.store.snapshot()
 
+    def fault_next_create(self, kind: str) -> None:
+        """Make the next createTask fail: 'lose' creates the task then cuts the connection
+        (its id never reaches the caller), 'cut' cuts it before anything is created. Held for
+        `create_fault_hold` seconds first. Calls queue up, one per createTask."""
+        if kind not in ("lose", "cut"):
+            raise ValueError("kind: 'lose' or 'cut'")
+        self.app.state.store.create_faults.append(kind)
+
     def wait(self) -> None:
         """Block until the server stops."""
         self._thread.join()

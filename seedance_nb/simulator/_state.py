@@ -125,7 +125,9 @@ class Store:
         self.tasks: dict[str, SimTask] = {}
         self.stats: Counter[str] = Counter()
         self.responses: Counter[str] = Counter()
+        self.create_faults: list[str] = []  # one-shot createTask faults, 'lose' or 'cut', in order
         self.payloads: Counter[str] = Counter()
+        self.fetches: Counter[str] = Counter()  # video files served, by task id
         self._background: set[asyncio.Task[None]] = set()
         stored = self.saved.accounts() if self.saved else {}
         for i, key in enumerate(config.api_keys):
@@ -377,6 +379,7 @@ class Store:
             "responses": dict(self.responses),
             "tasks": dict(by_status),
             "duplicate_payloads": sum(n - 1 for n in self.payloads.values() if n > 1),
+            "fetches": dict(self.fetches),
             "accounts": {
                 a.name: {
                     "credits": a.credits,
