@@ -1,16 +1,24 @@
-"""RequestBuilder: build a request with sliders and file pickers, see its price, generate it."""
+"""RequestBuilder: build a request in a form, see its price, generate it (an anywidget).
+
+The form lives in `builder.js`; every rule lives here. The browser sends the form's fields as
+traits and files as binary messages; Python answers with the price, the budget, whether the
+request can be sent and why not, all as traits. So the builder works wherever anywidget does
+(JupyterLab, Notebook 7, Voilà, marimo, VS Code), and `request` is a reactive value.
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
-import html
 import io
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import ipywidgets as w
+import anywidget
 import traitlets as t
+from anywidget.experimental import command
+from ipywidgets import widget_serialization
 
 from ..api import (
     MODELS,
@@ -24,61 +32,29 @@ from ..api import (
     ValidationError,
     estimate_credits,
 )
+from ..runtime._host import marimo_notebook
+from ._request import css, esm
+from ._task_view import TaskView
 
 if TYPE_CHECKING:
     from ..runtime import Job, Studio
 
-MODES = [
-    ("Text", "text-to-video"),
-    ("Image", "image-to-video"),
-    ("First & last", "keyframes"),
-    ("Reference", "reference"),
-]
-FIELDS = {  # which inputs each mode shows
+HERE = Path(__file__).parent
+MODES = {  # the mode's wire name -> the inputs it shows
     "text-to-video": ("resolution",),
     "image-to-video": ("image",),
     "keyframes": ("first", "last"),
     "reference": ("images", "videos", "audios", "resolution"),
 }
-ACCEPT = {
-    "image": "image/*",
-    "first": "image/*",
-    "last": "image/*",
-    "images": "image/*",
-    "videos": "video/*",
-    "audios": "audio/*",
-}
-
-
-def aspect_svg(selected: str | None) -> str:
-    """The six resolutions drawn to scale, the selected one filled."""
-    boxes = []
-    for res in RESOLUTIONS:
-        width, height = (int(v) for v in res.split("x"))
-        scale = 28 / max(width, height)
-        fill = "#3b82f6" if res == selected else "none"
-        boxes.append(
-            f'<svg width="34" height="34" title="{res}"><rect x="{(34 - width * scale) / 2}" '
-            f'y="{(34 - height * scale) / 2}" width="{width * scale}" height="{height * scale}" '
-            f'fill="{fill}" stroke="#3b82f6" stroke-width="1.5" rx="2"/></svg>'
-        )
-    return f'<div style="display:flex;gap:6px">{"".join(boxes)}</div>'
-
-
-TITLES = {  # what each picker's button says, before its count: "Images (2)"
-    "image": "Image",
-    "first": "First frame",
-    "last": "Last frame",
-    "images": "Images",
-    "videos": "Videos",
-    "audios": "Audio files",
-}
+KINDS = {"image": "image", "first": "image", "last": "image"}
+KINDS.update(images="image", videos="video", audios="audio")
 SUFFIXES = {  # files on this server the reference box offers, by kind
     "image": (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"),
     "video": (".mp4", ".mov", ".webm", ".mkv", ".m4v"),
     "audio": (".wav", ".mp3", ".m4a", ".aac", ".ogg", ".flac"),
 }
 SKIP_DIRS = {"node_modules", "__pycache__", "site-packages", "outputs", "uploads"}
+FORM = ("mode", "prompt", "duration", "resolution", "model", "upscale")
 
 
 def server_files(kind: str, root: Path | None = None, limit: int = 200) -> list[str]:
@@ -106,47 +82,124 @@ def safe_name(name: str) -> str:
     return base[-120:] or "upload"
 
 
-class MediaInput(w.VBox):
-    """Pick files for one input: upload them, or name one already on a server (an https://
-    URL, an asset:// reference, or a path on the Jupyter server); each pick is listed by the
-    name the user gave it, with a thumbnail for images and a button that removes it."""
+def article(word: str) -> str:
+    """'an image', 'an audio file', 'a video'."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 
-    changes = t.Int(0)  # bumped on every pick or removal
 
-    def __init__(self, name: str, folder: Path, multiple: bool) -> None:
-        self.name = name
-        self.folder = folder
-        self.multiple = multiple
-        self.kind = ACCEPT[name].split("/")[0]
-        self.files: list[dict[str, Any]] = []  # uploads, in the order picked
-        self.refs: list[str] = []  # URLs, asset:// references and server paths
-        self._echo = False
-        self.upload = w.FileUpload(accept=ACCEPT[name], multiple=multiple, description=TITLES[name])
-        self.ref = w.Combobox(
-            placeholder=f"or https://…, asset://… or a {self.kind} on this server",
-            options=server_files(self.kind),
-            ensure_option=False,
-            continuous_update=False,
-            layout=w.Layout(width="340px"),
-        )
-        self.add_ref = w.Button(
-            description="add", tooltip="add this reference", layout=w.Layout(width="56px")
-        )
-        self.picked = w.VBox(layout=w.Layout(margin="2px 0 4px 0"))
-        self.upload.observe(self._uploaded, "value")
-        self.ref.observe(lambda change: self._add_ref(change["new"]), "value")
-        self.add_ref.on_click(lambda _: self._add_ref(self.ref.value))
-        super().__init__([w.HBox([self.upload, self.ref, self.add_ref]), self.picked])
-        self.add_class("sd-media-input")
+def thumbnail(data: bytes) -> str:
+    """A small JPEG of an image as a data URL, or '' when it is not an image we can read."""
+    from PIL import Image
 
-    def values(self) -> list[str | Path]:
-        """Uploaded files (saved once under the uploads folder, by content, with the user's
-        file name) then references."""
-        refs: list[str | Path] = [self._save(item) for item in self.files]
-        return refs + list(self.refs)
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.thumbnail((72, 48))
+            out = io.BytesIO()
+            img.convert("RGB").save(out, format="JPEG", quality=70)
+    except (OSError, ValueError):
+        return ""
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+class RequestBuilder(anywidget.AnyWidget):
+    """Pick a mode, fill in what it needs, see the estimate and the budget, press Generate.
+
+    The request is validated as you type; Generate stays disabled while it is invalid or over
+    budget. New jobs (`builder.jobs`) appear in it as live cards; in marimo, which makes
+    widgets only while a cell runs, a cell that reads the builder shows them.
+    """
+
+    _esm = esm("builder.js")
+    _css = css("builder.css")
+
+    # the form, written by the browser (or by Python)
+    mode = t.Unicode("text-to-video").tag(sync=True)
+    prompt = t.Unicode("").tag(sync=True)
+    duration = t.Int(5).tag(sync=True)
+    resolution = t.Unicode("1280x720").tag(sync=True)
+    model = t.Unicode("seedance2").tag(sync=True)
+    upscale = t.Unicode("").tag(sync=True)
+    label = t.Unicode("").tag(sync=True)
+    # what Python answers
+    picks = t.Dict().tag(sync=True)  # input -> [{name, thumb, upload}] in the listed order
+    price = t.Int(-1).tag(sync=True)  # credits, -1 when the settings cannot be priced
+    price_note = t.Unicode("").tag(sync=True)  # why it is only an estimate ("" when valid)
+    left = t.Int(-1).tag(sync=True)  # credits left of the experiment's budget, -1: no budget
+    experiment = t.Unicode("").tag(sync=True)
+    valid = t.Bool(False).tag(sync=True)  # Generate and New take are enabled
+    message = t.Unicode("").tag(sync=True)  # why it cannot be sent, or what went wrong
+    field = t.Unicode("").tag(sync=True)  # the input the message is about
+    hint = t.Unicode("").tag(sync=True)  # what to do first, before the user has done anything
+    notice = t.Unicode("").tag(sync=True)  # what the last press did
+    takes = t.Int(0).tag(sync=True)  # takes of this very request asked for by this builder
+    request = t.Dict(allow_none=True, default_value=None).tag(sync=True)  # the valid request
+    options = t.Dict().tag(sync=True)  # modes, resolutions, models, server files by kind
+    job_ids = t.List(t.Int()).tag(sync=True)  # the jobs this builder made, oldest first
+    seen = t.Int(0).tag(sync=True)  # job_ids the form has seen: its echo makes marimo re-run
+    cards = t.List(t.Instance(TaskView)).tag(sync=True, **widget_serialization)
+    _card_esm = t.Unicode("").tag(sync=True)  # how a card draws, for the cards shown inside
+    _card_css = t.Unicode("").tag(sync=True)
+
+    def __init__(self, studio: Studio, experiment: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.studio = studio
+        self.experiment = experiment or studio.experiment
+        self.jobs: list[Job] = []
+        self.folder = studio.outputs.parent / "uploads"
+        self._uploads: dict[str, list[dict[str, Any]]] = {n: [] for n in KINDS}
+        self._refs: dict[str, list[str]] = {n: [] for n in KINDS}
+        self._takes: dict[str, int] = {}  # request (model + wire inputs) -> highest take
+        self._touched: set[str] = set()  # fields edited: no complaint about one before that
+        self._last_price = -1  # the estimate of the last valid request, kept while invalid
+        self._card_esm, self._card_css = str(TaskView._esm), str(TaskView._css)
+        self.options = {
+            "modes": list(MODES),
+            "resolutions": list(RESOLUTIONS),
+            "models": list(MODELS),
+            "files": {kind: server_files(kind) for kind in SUFFIXES},
+        }
+        self.observe(self._edited, list(FORM))
+        self._changed()
+
+    def __repr__(self) -> str:
+        return f"<RequestBuilder {self.mode} · {self.price} credits · valid={self.valid}>"
+
+    # ---- form -> request -----------------------------------------------------------------------
+    def build(self) -> Request:
+        """The request the form describes; raises ValidationError naming the field."""
+        prompt = self.prompt or None
+        common: dict[str, Any] = {"duration": self.duration, "upscale": self.upscale or None}
+        if self.mode == "text-to-video":
+            return TextToVideo(prompt, resolution=self.resolution, **common)
+        if self.mode == "image-to-video":
+            return ImageToVideo(self._one("image"), prompt=prompt, **common)
+        if self.mode == "keyframes":
+            return Keyframes(self._one("first"), self._one("last"), prompt=prompt, **common)
+        if self.mode == "reference":
+            return MultiReference(
+                images=self.values("images"),
+                videos=self.values("videos"),
+                audios=self.values("audios"),
+                prompt=prompt,
+                resolution=self.resolution,
+                **common,
+            )
+        raise ValidationError("mode", f"must be one of {', '.join(MODES)}; got {self.mode!r}")
+
+    def values(self, name: str) -> list[str | Path]:
+        """One input's picks: uploads (saved once under the uploads folder, by content, with
+        the user's file name), then references."""
+        saved: list[str | Path] = [self._save(item) for item in self._uploads[name]]
+        return saved + list(self._refs[name])
+
+    def _one(self, name: str) -> Any:
+        values = self.values(name)
+        if len(values) > 1:
+            raise ValidationError(name, "takes one image: remove the extra file or URL")
+        return values[0] if values else None
 
     def _save(self, item: dict[str, Any]) -> Path:
-        data = bytes(item["content"])
+        data = item["content"]
         path = self.folder / hashlib.sha256(data).hexdigest()[:20] / safe_name(item["name"])
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,303 +207,221 @@ class MediaInput(w.VBox):
         return path
 
     # ---- picking and removing ------------------------------------------------------------------
-    def _uploaded(self, change: dict[str, Any]) -> None:
-        if self._echo:
-            return
-        new = [dict(item) for item in change["new"]]
-        if self.multiple:  # a new pick adds to the earlier ones (same file twice: once)
-            seen = {(f["name"], bytes(f["content"])) for f in self.files}
-            self.files += [f for f in new if (f["name"], bytes(f["content"])) not in seen]
-        else:  # one input: the new pick replaces whatever was there
-            self.files, self.refs = new[-1:], []
-        self._sync_upload()
-        self._draw()
+    def add_file(self, name: str, filename: str, data: bytes) -> None:
+        """A file the user picked for input `name` (one input: it replaces the earlier pick;
+        several: it adds, the same file twice once)."""
+        item = {"name": safe_name(filename), "content": bytes(data)}
+        uploads = self._uploads[name]
+        if not name.endswith("s"):
+            self._uploads[name], self._refs[name] = [item], []
+        elif all((f["name"], f["content"]) != (item["name"], item["content"]) for f in uploads):
+            uploads.append(item)
+        self._picked(name)
 
-    def _add_ref(self, text: str) -> None:
+    def add_ref(self, name: str, text: str) -> None:
+        """An https:// URL, an asset:// reference or a path on this server for input `name`."""
         text = (text or "").strip()
         if not text:
             return
-        if self.multiple:
-            if text not in self.refs:
-                self.refs.append(text)
-        else:
-            self.files, self.refs = [], [text]
-            self._sync_upload()
-        self.ref.value = ""
-        self._draw()
+        if not name.endswith("s"):
+            self._uploads[name], self._refs[name] = [], [text]
+        elif text not in self._refs[name]:
+            self._refs[name].append(text)
+        self._picked(name)
 
-    def remove(self, index: int) -> None:
-        """Drop the pick at `index` in the listed order (uploads first, then references)."""
-        if index < len(self.files):
-            del self.files[index]
-            self._sync_upload()
-        else:
-            del self.refs[index - len(self.files)]
-        self._draw()
+    def remove(self, name: str, index: int) -> None:
+        """Drop the pick at `index` of input `name`, in the listed order (uploads first)."""
+        uploads = self._uploads[name]
+        if 0 <= index < len(uploads):
+            del uploads[index]
+        elif 0 <= index - len(uploads) < len(self._refs[name]):
+            del self._refs[name][index - len(uploads)]
+        self._picked(name)
 
-    def clear(self) -> None:
-        """Drop every pick."""
-        self.files, self.refs = [], []
-        self._sync_upload()
-        self._draw()
+    def clear(self, name: str) -> None:
+        """Drop every pick of input `name`."""
+        self._uploads[name], self._refs[name] = [], []
+        self._picked(name)
 
-    def _sync_upload(self) -> None:
-        """Keep the picker's own value (and so its "Images (n)" count) equal to the uploads."""
-        value = tuple(self.files)
-        if len(value) == len(self.upload.value) and all(
-            a["content"] is b["content"] for a, b in zip(value, self.upload.value, strict=True)
-        ):
-            return
-        self._echo = True
-        try:
-            self.upload.value = value
-        finally:
-            self._echo = False
-
-    def _draw(self) -> None:
-        rows = []
-        names = [f["name"] for f in self.files] + list(self.refs)
-        for index, name in enumerate(names):
-            thumb = self._thumbnail(self.files[index]) if index < len(self.files) else None
-            remove = w.Button(
-                icon="times",
-                tooltip=f"remove {name}",
-                layout=w.Layout(width="28px", height="24px", padding="0"),
-            )
-            remove.on_click(lambda _, i=index: self.remove(i))
-            label = w.Label(safe_name(name) if index < len(self.files) else name)
-            label.add_class("sd-picked-name")
-            parts = [remove, label] if thumb is None else [remove, thumb, label]
-            row = w.HBox(parts, layout=w.Layout(align_items="center"))
-            row.add_class("sd-picked")
-            rows.append(row)
-        self.picked.children = rows
-        self.changes += 1  # RequestBuilder observes this and re-validates
-
-    def _thumbnail(self, item: dict[str, Any]) -> w.Image | None:
-        if self.kind != "image":
-            return None
-        from PIL import Image
-
-        try:
-            with Image.open(io.BytesIO(bytes(item["content"]))) as img:
-                img.thumbnail((72, 48))
-                out = io.BytesIO()
-                img.convert("RGB").save(out, format="JPEG", quality=70)
-        except OSError:
-            return None
-        image = w.Image(value=out.getvalue(), format="jpeg", layout=w.Layout(height="40px"))
-        image.add_class("sd-thumb")
-        return image
-
-
-class RequestBuilder(w.VBox):
-    """Pick a mode, fill in what it needs, see the estimate and the budget, press Generate.
-
-    The request is validated as you type; Generate stays disabled while it is invalid or over
-    budget. New jobs appear below the builder as live TaskViews.
-    """
-
-    def __init__(self, studio: Studio, experiment: str | None = None) -> None:
-        self.studio = studio
-        self.experiment = experiment or studio.experiment
-        self.jobs: list[Job] = []
-        uploads = studio.outputs.parent / "uploads"
-        self.mode = w.ToggleButtons(options=MODES, value="text-to-video")
-        self.prompt = w.Textarea(
-            placeholder="Describe the video…", layout=w.Layout(width="560px", height="72px")
-        )
-        self.count = w.HTML()
-        self.duration = w.IntSlider(5, min=4, max=15, description="seconds")
-        self.resolution = w.ToggleButtons(options=list(RESOLUTIONS), value="1280x720")
-        self.aspect = w.HTML(aspect_svg("1280x720"))
-        self.model = w.ToggleButtons(options=list(MODELS), value="seedance2")
-        self.upscale = w.ToggleButtons(options=[("none", ""), ("2k", "2k"), ("4k", "4k")], value="")
-        self.label = w.Text(placeholder="label (optional)", layout=w.Layout(width="200px"))
-        self.media = {
-            name: MediaInput(name, uploads, multiple=name.endswith("s"))
-            for name in ("image", "first", "last", "images", "videos", "audios")
-        }
-        self.estimate = w.HTML()
-        self.message = w.HTML()  # why it cannot be sent, or what went wrong; under the builder
-        self._touched = False  # no complaint before the user has done anything
-        self._last_price = ""  # the estimate of the last valid request, kept while invalid
-        self.generate = w.Button(
-            description="Generate", button_style="primary", disabled=True, icon="play"
-        )
-        self.new_take = w.Button(
-            description="New take",
-            disabled=True,
-            icon="refresh",
-            tooltip="another sample of the same request (Generate again reuses the last one)",
-        )
-        self.takes = w.HTML()  # how many takes of this request this builder has asked for
-        self._takes: dict[str, int] = {}  # request (model + wire inputs) -> highest take
-        self.output = w.Output()
-        self._resolution_box = w.VBox([self.resolution, self.aspect])
-        self._fields = w.VBox()
-        style = w.HTML(f"<style>{(Path(__file__).parent / 'builder.css').read_text()}</style>")
-        super().__init__(
-            [
-                style,
-                self.mode,
-                self.prompt,
-                self.count,
-                self.duration,
-                self._fields,
-                w.HBox([w.HTML("<b>model</b>&nbsp;"), self.model]),
-                w.HBox([w.HTML("<b>upscale</b>&nbsp;"), self.upscale]),
-                w.HBox([self.label, self.generate, self.new_take, self.takes, self.estimate]),
-                self.message,
-                self.output,
+    def _picked(self, edited: str) -> None:
+        self.picks = {
+            name: [
+                {
+                    "name": f["name"],
+                    "thumb": thumbnail(f["content"]) if KINDS[name] == "image" else "",
+                    "upload": True,
+                }
+                for f in self._uploads[name]
             ]
-        )
-        self.add_class("sd-builder")
-        for control in (
-            self.mode,
-            self.prompt,
-            self.duration,
-            self.resolution,
-            self.model,
-            self.upscale,
-        ):
-            control.observe(self._changed, "value")
-        for media in self.media.values():
-            media.observe(self._changed, "changes")
-        self.generate.on_click(self._on_generate)
-        self.new_take.on_click(self._on_new_take)
+            + [{"name": ref, "thumb": "", "upload": False} for ref in self._refs[name]]
+            for name in KINDS
+        }
+        self._touched.add(edited)
         self._changed()
 
-    # ---- state -> request ----------------------------------------------------------------------
-    def request(self) -> Request:
-        """The request the controls describe; raises ValidationError naming the field."""
-        mode, prompt = self.mode.value, self.prompt.value or None
-        common: dict[str, Any] = {
-            "duration": self.duration.value,
-            "upscale": self.upscale.value or None,
-        }
-        if mode == "text-to-video":
-            return TextToVideo(prompt, resolution=self.resolution.value, **common)
-        if mode == "image-to-video":
-            return ImageToVideo(self._one("image"), prompt=prompt, **common)
-        if mode == "keyframes":
-            return Keyframes(self._one("first"), self._one("last"), prompt=prompt, **common)
-        return MultiReference(
-            images=self.media["images"].values(),
-            videos=self.media["videos"].values(),
-            audios=self.media["audios"].values(),
-            prompt=prompt,
-            resolution=self.resolution.value,
-            **common,
-        )
-
-    def _one(self, name: str) -> Any:
-        values = self.media[name].values()
-        if len(values) > 1:
-            raise ValidationError(name, "takes one image: remove the extra file or URL")
-        return values[0] if values else None
-
     # ---- reacting ------------------------------------------------------------------------------
-    def _changed(self, change: dict[str, Any] | None = None) -> None:
+    def _edited(self, change: dict[str, Any]) -> None:
+        self._touched.add(change["name"])
+        self._changed()
+
+    def _changed(self) -> None:
         """Re-validate and re-price on every edit."""
-        self._touched = self._touched or change is not None
-        shown = FIELDS[self.mode.value]
-        self._fields.children = [
-            self.media[n] if n != "resolution" else self._resolution_box for n in shown
-        ]
-        self.aspect.value = aspect_svg(self.resolution.value)
-        text = self.prompt.value
-        self.count.value = f'<small class="sd-count">{len(text)} characters</small>'
         try:
-            req = self.request()
-            cost = estimate_credits(req, self.model.value)
+            req = self.build()
+            cost = estimate_credits(req, self.model)
         except ValidationError as exc:
-            self._invalid(f"{exc.field}: {exc.rule}")
+            self._invalid(exc.field, f"{exc.field}: {exc.rule}")
             return
         except Exception as exc:  # a file that cannot be read, say: shown, never only logged
-            self._invalid(f"the request cannot be checked: {type(exc).__name__}: {exc}")
+            self._invalid("", f"the request cannot be checked: {type(exc).__name__}: {exc}")
             return
-        left = self.studio.ledger.remaining(self.experiment)
-        budget = "" if left is None else f" · {left} left of the {self.experiment!r} budget"
-        self._last_price = f"<b>{cost} credits</b>{html.escape(budget)}"
+        self._last_price = cost
+        left = self._left()
+        request = {"model": self.model, **req.to_inputs(allow_local=True)}
         if left is not None and cost > left:
-            self._show(False, f"over budget: {cost} credits needed, {left} left", self._last_price)
+            self._show(False, f"over budget: {cost} credits needed, {left} left", cost, "budget")
             return
-        self._show(True, "", self._last_price)
+        self._show(True, "", cost, request=_plain(request))
 
-    def _invalid(self, reason: str) -> None:
-        """Not sendable: keep the last valid price in view, and say why (once the user has
-        started; before that, only what to do first)."""
-        price = self._last_price or self._settings_price()
-        if price and self._last_price:
-            price += ' <small class="sd-stale">(last valid request)</small>'
-        if self._touched:
-            self._show(False, f"cannot send yet: {reason}", price)
+    def _left(self) -> int | None:
+        return self.studio.ledger.remaining(self.experiment)
+
+    def _invalid(self, field: str, reason: str) -> None:
+        """Not sendable: keep a price in view, and say why once the user has edited the field
+        at fault (or pressed Generate); before that, only what to do first."""
+        if self._last_price >= 0:
+            price, note = self._last_price, "last valid request"
         else:
-            self._show(False, "", price, hint="Type a prompt, then press Generate.")
+            price = self._settings_price()
+            media = self.mode != "text-to-video"
+            note = "once the media is in" if media else "for these settings"
+        if not field or "*" in self._touched or field.split("[")[0] in self._touched:
+            self._show(False, f"cannot send yet: {reason}", price, field, note=note)
+        else:
+            self._show(False, "", price, note=note, hint=self._first_step())
 
-    def _settings_price(self) -> str:
-        """Before any valid request: the price of these settings with a stand-in prompt (the
-        prompt never changes a price), or '' when the settings alone cannot be priced."""
-        if self.mode.value != "text-to-video":
-            return ""
-        try:
-            stand_in = TextToVideo(
-                "stand-in",
-                duration=self.duration.value,
-                resolution=self.resolution.value,
-                upscale=self.upscale.value or None,
+    def _first_step(self) -> str:
+        needs = [n for n in MODES[self.mode] if n != "resolution"]
+        if self.mode == "reference":
+            return "Add an image, a video or an audio file, type a prompt, then press Generate."
+        if needs:
+            picks = " and ".join(
+                article("image") if n == "image" else f"the {n} frame" for n in needs
             )
-            return f"<b>{estimate_credits(stand_in, self.model.value)} credits</b>"
-        except ValidationError:
-            return ""
+            return f"Add {picks}, then press Generate."
+        return "Type a prompt, then press Generate."
 
-    def _show(self, ok: bool, message: str, estimate: str, hint: str = "") -> None:
-        self.generate.disabled = not ok
-        self.new_take.disabled = not ok
-        taken = self._takes.get(self._request_key(), 0) if ok else 0
-        self.takes.value = f"{taken} take{'s' if taken != 1 else ''}" if taken else ""
-        self.estimate.value = f'<span class="sd-estimate">{estimate}</span>' if estimate else ""
-        if message:
-            self.message.value = f'<span class="sd-invalid">{html.escape(message)}</span>'
-        elif hint:
-            self.message.value = f'<span class="sd-hint">{html.escape(hint)}</span>'
-        else:
-            self.message.value = ""
+    def _settings_price(self) -> int:
+        """Before any valid request: the price of these settings (the prompt and the images
+        never change a price; a reference video doubles it), or -1 when they cannot be priced."""
+        try:
+            stand_in = TextToVideo("stand-in", duration=self.duration, upscale=self.upscale or None)
+            cost = estimate_credits(stand_in, self.model)
+        except ValidationError:
+            return -1
+        if self.mode == "reference" and self.values("videos"):
+            upscale = estimate_credits(stand_in, self.model) - estimate_credits(
+                TextToVideo("stand-in", duration=self.duration), self.model
+            )
+            cost = 2 * (cost - upscale) + upscale
+        return cost
+
+    def _show(
+        self,
+        ok: bool,
+        message: str,
+        price: int,
+        field: str = "",
+        *,
+        note: str = "",
+        hint: str = "",
+        request: dict[str, Any] | None = None,
+    ) -> None:
+        left = self._left()
+        with self.hold_sync():
+            self.valid, self.message, self.field, self.hint = ok, message, field, hint
+            self.price, self.price_note = price, "" if ok or price < 0 else note
+            self.left = -1 if left is None else left
+            self.request = request if ok else None
+            self.takes = self._takes.get(self._request_key(), 0) if ok else 0
 
     def _request_key(self) -> str:
         try:
-            return f"{self.model.value}:{self.request().to_inputs(allow_local=True)}"
+            return f"{self.model}:{self.build().to_inputs(allow_local=True)}"
         except Exception:  # not a valid request yet
             return ""
 
-    def _on_new_take(self, button: Any = None) -> Job | None:
+    # ---- generating ----------------------------------------------------------------------------
+    def new_take(self) -> Job | None:
         """Ask for one more sample of the same request (the next take)."""
-        return self._on_generate(take=self._takes.get(self._request_key(), 1) + 1)
+        return self.generate(take=self._takes.get(self._request_key(), 1) + 1)
 
-    def _on_generate(self, button: Any = None, take: int = 1) -> Job | None:
+    def generate(self, take: int = 1) -> Job | None:
         """Submit through the studio; errors are shown under the builder, never lost.
         Generate asks for take 1, so pressing it again reuses that job and spends nothing."""
+        self._touched.add("*")  # from now on every fault is named
+        self._changed()
+        if not self.valid:
+            return None
         try:
             key = self._request_key()
             job = self.studio.submit(
-                self.request(),
-                self.model.value,
-                self.experiment,
-                self.label.value or None,
-                take=take,
+                self.build(), self.model, self.experiment, self.label or None, take=take
             )
             self._takes[key] = max(take, self._takes.get(key, 0))
         except SeedanceError as exc:
-            self._show(False, str(exc), self._last_price)
+            self._show(False, str(exc), self.price, getattr(exc, "field", ""))
             return None
         except Exception as exc:  # shown under the builder, not lost in the kernel's log
-            self._show(False, f"not sent: {type(exc).__name__}: {exc}", self._last_price)
+            self._show(False, f"not sent: {type(exc).__name__}: {exc}", self.price)
             return None
-        self.jobs.append(job)
-        with self.output:
-            from IPython.display import display
-
-            display(job)
+        if job in self.jobs:  # pressed again: the same job (the studio marks its card reused)
+            self.notice = f"#{job.id} again: reused, nothing spent"
+        else:
+            self.jobs.append(job)
+            if not marimo_notebook():  # marimo makes widgets only in a running cell: there the
+                self.cards = [*self.cards, TaskView.of(job)]  # cell under the builder shows them
+            self.job_ids = [*self.job_ids, job.id]
+            self.notice = f"#{job.id} sent: ~{job.estimated_credits} credits (estimate)"
         self._changed()
         return job
+
+    @command
+    def _act(self, msg: Any, buffers: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
+        """What the form asks of Python, one request each (a file's bytes ride as a buffer):
+        a file picked, a reference added, a pick removed, Generate or New take pressed. The
+        reply says whether it worked; the form's new state arrives as traits."""
+        if not isinstance(msg, dict) or msg.get("input", "image") not in KINDS:
+            return {"ok": False, "message": "unknown input"}, []
+        try:
+            done = self._answer(str(msg.get("type")), str(msg.get("input", "")), msg, buffers)
+        except Exception as exc:  # shown under the builder, not lost in the kernel's log
+            self._show(False, f"{msg.get('type')}: {type(exc).__name__}: {exc}", self.price)
+            return {"ok": False, "message": self.message}, []
+        return {"ok": done, "message": self.message}, []
+
+    def _answer(self, kind: str, name: str, msg: dict[str, Any], buffers: list[Any]) -> bool:
+        if kind == "file" and buffers:
+            self.add_file(name, str(msg.get("name", "")), bytes(buffers[0]))
+        elif kind == "ref":
+            self.add_ref(name, str(msg.get("text", "")))
+        elif kind == "remove":
+            self.remove(name, int(msg.get("index", -1)))
+        elif kind == "generate":
+            return self.generate() is not None
+        elif kind == "new-take":
+            return self.new_take() is not None
+        else:
+            return False
+        return True
+
+
+def _plain(value: Any) -> Any:
+    """The request's inputs as JSON (local paths as strings)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -21,7 +21,9 @@ from anywidget.experimental import command
 
 from ..runtime import Job, JobStatus
 from ..runtime._results import results, tally
+from ._live import Redraw, credits_text, describe_error, listen, render_seconds
 from ._media import poster
+from ._request import css, esm, served_path, video_reply
 
 HERE = pathlib.Path(__file__).parent
 # a word (with inner apostrophes or hyphens), a run of spaces, or a run of punctuation: so
@@ -81,11 +83,15 @@ class Compare(anywidget.AnyWidget):
     shuffled; `order` records the shuffle so every vote still goes to the right ledger row.
     """
 
-    _esm = HERE / "compare.js"
-    _css = HERE / "compare.css"
+    _esm = esm("compare.js")
+    _css = css("compare.css")
 
     items = t.List(t.Dict()).tag(sync=True)  # in display order
     votes = t.List(t.Int()).tag(sync=True)  # ballots won, in display order
+    # written by the view after each vote or undo it asked for ({ballot, undone, at}): a change
+    # from the frontend, which marimo (`mo.ui.anywidget`) answers by re-running the cells that
+    # read the comparison, so a tally below follows the votes
+    last_vote = t.Dict().tag(sync=True)
     loop = t.Bool(True).tag(sync=True)
     blind = t.Bool(False).tag(sync=True)
     can_undo = t.Bool(False).tag(sync=True)
@@ -115,11 +121,25 @@ class Compare(anywidget.AnyWidget):
         self._info: dict[Path, tuple[float, int]] = {}
         self._poster_of: dict[Path, bytes] = {}
         super().__init__(**kwargs)
-        for job in self.jobs:
-            job.on_update(lambda _job: self._refresh())
+        # probes, posters and the vote count run on a worker, at most once a second
+        self.redraw = Redraw(self._refresh, self._show_error)
+        self._unsubscribe = [listen(self, job.on_update, "_job_changed") for job in self.jobs]
         self.set_trait("blind", blind)  # observed: shuffles when blind, then draws
         if not blind:
             self._refresh()
+
+    def close(self) -> None:
+        """Stop following the jobs, then close the widget."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        super().close()
+
+    def _job_changed(self, job: Job) -> None:
+        self.redraw()
+
+    def _show_error(self, exc: BaseException | None) -> None:
+        if exc is not None:
+            self.error = describe_error(exc)
 
     # ---- state -> view -------------------------------------------------------------------------
     @t.observe("blind")
@@ -149,20 +169,17 @@ class Compare(anywidget.AnyWidget):
                 "key": self._keys[index],
                 "name": self.name(position),
                 "status": str(job.status),
+                "tone": job.status.tone,
                 "ready": ready,
                 "fps": 24.0,
                 "frames": 0,
             }
             if not self.blind:
-                render = None
-                if job.task and job.task.completed_at and job.task.created_at:
-                    render = (job.task.completed_at - job.task.created_at).total_seconds()
                 item |= {
                     "id": job.id,
                     "words": words[index],
-                    "credits": job.credits_used,
-                    "estimate": job.estimated_credits,
-                    "render_s": render,
+                    "credits": credits_text(job),
+                    "render_s": render_seconds(job) or None,
                     "model": job.model,
                 }
             image = b""
@@ -173,6 +190,8 @@ class Compare(anywidget.AnyWidget):
                     self._poster_of[path] = poster(path)
                 item["fps"], item["frames"] = self._info[path]
                 image = self._poster_of[path]
+                if not self.blind:  # a path would tell blind videos apart: those take the comm
+                    item["path"] = served_path(path)
             items.append(item)
             posters.append(image)
         with self.hold_sync():
@@ -251,13 +270,7 @@ class Compare(anywidget.AnyWidget):
         key = msg.get("key") if isinstance(msg, dict) else None
         if key not in self._keys:
             return {"ok": False, "error": "unknown video"}, []
-        path = self.jobs[self._keys.index(key)].local_path
-        try:
-            if path is None:
-                raise FileNotFoundError("the video is not ready yet")
-            return {"ok": True}, [path.read_bytes()]
-        except OSError as exc:
-            return {"ok": False, "error": str(exc)}, []
+        return video_reply(self.jobs[self._keys.index(key)].local_path, named=False)
 
     # ---- sharing -------------------------------------------------------------------------------
     def to_html(self, path: str | os.PathLike[str], embed: bool = True) -> Path:
@@ -302,11 +315,7 @@ class Compare(anywidget.AnyWidget):
         marked = "".join(
             f"<mark>{html.escape(w)}</mark>" if differs else html.escape(w) for w, differs in prompt
         )
-        credits = (
-            f"{job.credits_used} credits"
-            if job.credits_used is not None
-            else f"~{job.estimated_credits} credits"
-        )
+        credits = html.escape(credits_text(job))
         media = f'<p class="sd-compare-missing">{html.escape(str(job.status))}: no video</p>'
         path = job.local_path
         if job.status is JobStatus.COMPLETED and path is not None and path.exists():

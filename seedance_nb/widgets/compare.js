@@ -1,6 +1,9 @@
 // Compare: videos side by side that play, pause, seek, loop and step frames together, with a
 // vote per video (buttons or the keys 1..n), undo (u), and a blind mode. All state lives in
-// Python; requests to it (vote, undo, the video bytes) are anywidget commands with one reply.
+// Python; requests to it (vote, undo, the video bytes) go through `request` (request.js,
+// prepended by the Python side): anywidget commands with one reply each. A video under the
+// Jupyter server's root plays from the server's URL for it instead (`playServed`, served.js),
+// never in blind mode, where a path would tell the videos apart.
 
 const KEYS_HELP = "keys: 1–{n} vote · u undo · , . frame · space play/pause";
 
@@ -32,6 +35,7 @@ function render({ model, el, experimental }) {
   const cells = new Map(); // item key -> cell element
   let syncing = false;
   let alive = true;
+  const gone = new AbortController();
 
   el.innerHTML = "";
   const bar = document.createElement("div");
@@ -126,15 +130,28 @@ function render({ model, el, experimental }) {
     videos().forEach((v) => v.pause());
   }
 
-  async function ask(name, msg) {
+  // a vote or undo is asked once (never twice by a retry); a video may be asked again
+  async function ask(name, msg, options = {}) {
     try {
-      const [reply, buffers] = await experimental.invoke(name, msg);
+      const [reply, buffers] = await request(model, experimental, name, msg, {
+        cancel: gone.signal,
+        ...options,
+      });
       if (reply && reply.ok === false) showError(reply.error);
       return [reply, buffers];
     } catch (exc) {
-      showError(`${name.replace("_", "")}: ${exc}`);
+      if (alive) showError(`${name.replace("_", "")}: ${exc}`);
       return [null, []];
     }
+  }
+
+  // a vote or undo, then `last_vote` written from here: a change made by the frontend is what
+  // marimo re-runs the cells that read the comparison on (a change from Python is not)
+  async function ballot(name, msg) {
+    const [reply] = await ask(name, msg);
+    if (!alive || !reply || !reply.ok) return;
+    model.set("last_vote", { ballot: reply.value ?? null, undone: name === "_undo", at: Date.now() });
+    model.save_changes();
   }
 
   async function vote(index) {
@@ -142,16 +159,29 @@ function render({ model, el, experimental }) {
     if (!item || !item.ready) return;
     const cellButton = cells.get(item.key)?.querySelector(".sd-prefer");
     if (cellButton) cellButton.disabled = true; // one vote per press, never a burst
-    await ask("_vote", { index });
+    await ballot("_vote", { index });
     if (cellButton && alive) cellButton.disabled = !item.ready;
   }
 
   async function fetchVideo(key) {
     if (urls.has(key) || asked.has(key)) return;
     asked.add(key);
-    const [reply, buffers] = await ask("_video", { key });
+    const loading = () => cells.get(key)?.querySelector(".sd-compare-loading");
+    const [reply, buffers] = await ask("_video", { key }, {
+      retries: 4,
+      onSlow: () => {
+        const note = loading();
+        if (note) note.textContent = "loading the video… (waiting for the kernel)";
+      },
+    });
     if (!alive) return;
-    if (!reply || !reply.ok || !buffers || !buffers.length) { asked.delete(key); return; }
+    if (!reply || !reply.ok || !buffers || !buffers.length) {
+      asked.delete(key);
+      const note = loading();
+      if (note) note.textContent = "the video did not load: press retry";
+      return;
+    }
+    loading()?.remove();
     urls.set(key, URL.createObjectURL(new Blob([buffers[0]], { type: "video/mp4" })));
     const video = cells.get(key)?.querySelector("video");
     if (video) video.src = urls.get(key);
@@ -180,7 +210,7 @@ function render({ model, el, experimental }) {
     cell.querySelector(".sd-compare-label").textContent = item.name;
     const chip = cell.querySelector(".sd-chip");
     chip.textContent = item.status;
-    chip.className = `sd-chip sd-${item.status.toLowerCase()}`;
+    chip.className = `sd-chip sd-tone-${item.tone}`;
     const prompt = cell.querySelector(".sd-compare-prompt");
     prompt.innerHTML = "";
     for (const [word, differs] of item.words || []) {
@@ -190,8 +220,7 @@ function render({ model, el, experimental }) {
     }
     const meta = cell.querySelector(".sd-compare-meta");
     if (item.model) {
-      const credits = item.credits !== null && item.credits !== undefined
-        ? `${item.credits} credits` : `~${item.estimate} credits`;
+      const credits = item.credits;
       const render = item.render_s ? ` · rendered in ${item.render_s.toFixed(1)} s` : "";
       meta.textContent = `#${item.id} · ${item.model} · ${credits}${render}`;
     } else {
@@ -220,7 +249,14 @@ function render({ model, el, experimental }) {
       video.addEventListener("loadedmetadata", showFrame);
       media.appendChild(video);
       if (urls.has(item.key)) video.src = urls.get(item.key);
-      else fetchVideo(item.key);
+      else if (!playServed(video, item.path, () => fetchVideo(item.key))) {
+        const loading = document.createElement("div");
+        loading.className = "sd-compare-loading";
+        loading.textContent = "loading the video…";
+        loading.onclick = () => fetchVideo(item.key);
+        media.appendChild(loading);
+        fetchVideo(item.key);
+      }
     } else if (!item.ready && !media.firstChild) {
       media.innerHTML = '<div class="sd-compare-wait">waiting for the video…</div>';
     }
@@ -277,7 +313,7 @@ function render({ model, el, experimental }) {
     const key = event.key;
     if (key === ",") step(-1);
     else if (key === ".") step(1);
-    else if (key === "u" || key === "U") ask("_undo", {});
+    else if (key === "u" || key === "U") ballot("_undo", {});
     else if (key === " " || key === "k") {
       if (tag === "VIDEO" && key === " ") return; // the video's own control does it
       if (videos().some((v) => v.paused)) playAll(); else pauseAll();
@@ -291,7 +327,7 @@ function render({ model, el, experimental }) {
   pause.onclick = pauseAll;
   back.onclick = () => step(-1);
   next.onclick = () => step(1);
-  undo.onclick = () => ask("_undo", {});
+  undo.onclick = () => ballot("_undo", {});
   bar.querySelector(".sd-loop").onchange = (e) => {
     model.set("loop", e.target.checked);
     model.save_changes();
@@ -311,6 +347,7 @@ function render({ model, el, experimental }) {
   draw();
   return () => {
     alive = false;
+    gone.abort();
     el.removeEventListener("keydown", onKey);
     model.off("change:items", draw);
     model.off("change:votes", drawVotes);
