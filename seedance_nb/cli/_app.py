@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -31,6 +32,16 @@ console = Console(
 )
 
 
+# --ledger: the notebooks' own ledger unless told otherwise (every command that reads one)
+ledger_option = click.option(
+    "--ledger",
+    envvar="SEEDANCE_LEDGER",
+    default="seedance-ledger.sqlite",
+    show_default=True,
+    help="the ledger file the notebooks use too [env SEEDANCE_LEDGER]",
+)
+
+
 def ledger_options(fn: F) -> F:
     """--ledger and --outputs, defaulting to the notebooks' own (SEEDANCE_LEDGER, ...)."""
     fn = click.option(
@@ -41,13 +52,7 @@ def ledger_options(fn: F) -> F:
         type=click.Path(file_okay=False),
         help="folder for the videos [env SEEDANCE_OUTPUTS]",
     )(fn)
-    return click.option(
-        "--ledger",
-        envvar="SEEDANCE_LEDGER",
-        default="seedance-ledger.sqlite",
-        show_default=True,
-        help="the ledger file the notebooks use too [env SEEDANCE_LEDGER]",
-    )(fn)
+    return ledger_option(fn)
 
 
 def studio_options(fn: F) -> F:
@@ -322,27 +327,29 @@ def download(
 
 
 def _download(studio: Studio, experiment: str | None, concurrency: int) -> int:
-    where: dict[str, Any] = {"status": ["COMPLETED", "DOWNLOAD_FAILED"]}
+    # EXPIRED is paid and gone for good: never fetched again
+    where: dict[str, Any] = {"status": [JobStatus.COMPLETED.value, JobStatus.DOWNLOAD_FAILED.value]}
     if experiment:
         where["experiment"] = experiment
     needed, missing = [], 0
     for row in studio.ledger.rows(**where):
-        if row["status"] == "COMPLETED" and not _on_disk(row.get("local_path")):
-            # COMPLETED means a decodable file is on disk: this one is paid and not on disk
-            studio.ledger.update(
-                row["id"],
-                status="DOWNLOAD_FAILED",
-                error=f"its video file {row.get('local_path')} is gone; "
-                "`seedance-nb download` fetches it again",
-            )
-            missing += 1
-            needed.append(row["id"])
-        elif row["status"] == "DOWNLOAD_FAILED":
+        status = JobStatus(row["status"])
+        if status is JobStatus.COMPLETED and not _on_disk(row.get("local_path")):
+            # COMPLETED means a decodable file is on disk: this one is paid and not on disk.
+            # Claimed for a fetch (DOWNLOADING at once), unless a live studio is fetching it.
+            if studio.ledger.claim(row["id"], studio.owner, fetch=True) is not None:
+                missing += 1
+                needed.append(row["id"])
+        elif status is JobStatus.DOWNLOAD_FAILED:
             needed.append(row["id"])
     if not needed:
         console.print("Every paid video is on disk.")
         return 0
-    unsent = [r for r in studio.ledger.claimable(studio.owner) if r["status"] == "QUEUED"]
+    unsent = [
+        r
+        for r in studio.ledger.claimable(studio.owner)
+        if JobStatus(r["status"]) is JobStatus.QUEUED
+    ]
     if unsent:
         console.print(
             f"[red]{len(unsent)} job(s) from a stopped run were never sent.[/] `download` sends "
@@ -396,13 +403,7 @@ def _follow(studio: Studio, jobs: list[Job], title: str, slots: int) -> int:
     show_default=True,
     help="how many of the latest jobs",
 )
-@click.option(
-    "--ledger",
-    envvar="SEEDANCE_LEDGER",
-    default="seedance-ledger.sqlite",
-    show_default=True,
-    help="the ledger file [env SEEDANCE_LEDGER]",
-)
+@ledger_option
 @friendly
 def status(experiment: str | None, limit: int, ledger: str) -> None:
     """The ledger's latest jobs as a table, with the credits they took. Reads only."""
@@ -420,11 +421,11 @@ def status(experiment: str | None, limit: int, ledger: str) -> None:
 
 
 def _status(book: Ledger, experiment: str | None, limit: int) -> None:
-    rows = book.rows(experiment=experiment) if experiment else book.rows()
-    shown = rows[-limit:]
+    shown = book.latest(limit, experiment)  # reads `limit` rows, however long the ledger
+    total = book.count(experiment)
     wins = _wins(book, experiment)
     table = Table(
-        title=f"{len(shown)} of {len(rows)} job(s)" + (f" in {experiment!r}" if experiment else ""),
+        title=f"{len(shown)} of {total} job(s)" + (f" in {experiment!r}" if experiment else ""),
         title_justify="left",
     )
     columns = ["id", "experiment", "label", "model", "status", "credits"]
@@ -438,12 +439,12 @@ def _status(book: Ledger, experiment: str | None, limit: int) -> None:
             overflow="fold" if name == "video / error" else "ellipsis",
             min_width=24 if name == "video / error" else None,
         )
-    colours = {"COMPLETED": "green", "FAILED": "red", "CANCELLED": "yellow"}
+    colours = {"ok": "green", "bad": "red", "muted": "yellow", "busy": "cyan"}  # by tone
     for row in shown:
-        st = row["status"]
+        st = JobStatus(row["status"])
         used = row.get("credits_used")
         path = row.get("local_path")
-        if st == "COMPLETED":
+        if st is JobStatus.COMPLETED:
             where = shown_path(path) if _on_disk(path) else f"missing {shown_path(path)}"
         else:
             where = row.get("error") or ""
@@ -453,7 +454,7 @@ def _status(book: Ledger, experiment: str | None, limit: int) -> None:
             row["experiment"],
             row.get("label") or "",
             row.get("model") or "",
-            f"[{colours.get(st, 'cyan')}]{st}[/]",
+            f"[{colours[st.tone]}]{st}[/]",
             str(used) if used is not None else f"~{row['estimated_credits']}",
         ]
         cells += [str(wins.get(row["id"], ""))] if wins else []
@@ -462,13 +463,14 @@ def _status(book: Ledger, experiment: str | None, limit: int) -> None:
     console.print(table)
     spent = book.spent(experiment)
     committed = book.committed(experiment)
-    running = sum(1 for r in rows if not JobStatus(r["status"]).final)
+    running = sum(1 for r in book.unfinished() if experiment in (None, r["experiment"]))
     console.print(
         f"{spent} credits spent; {committed - spent} more held by {running} unfinished job(s)"
         if running
         else f"{spent} credits spent"
     )
-    if any(r["status"] == "COMPLETED" and not _on_disk(r.get("local_path")) for r in rows):
+    completed = JobStatus.COMPLETED.value
+    if any(r["status"] == completed and not _on_disk(r.get("local_path")) for r in shown):
         console.print("Some videos are missing from disk: `seedance-nb download` fetches them.")
 
 
@@ -495,6 +497,14 @@ def simulator(args: tuple[str, ...]) -> None:
     main(list(args))
 
 
+cli.add_command(importlib.import_module("seedance_nb.cli._sequence").sequence)  # long shots
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console script's entry point."""
     cli.main(args=argv, prog_name="seedance-nb")
+
+
+from ._report import report  # noqa: E402  (its own module; registered on the group here)
+
+cli.add_command(report)

@@ -74,9 +74,14 @@ def clock(seconds: float | None) -> str:
 
 
 def credits_text(jobs: Sequence[Job]) -> str:
-    used = sum(j.credits_used or 0 for j in jobs)
-    estimated = sum(j.estimated_credits for j in jobs if j.status is not JobStatus.CANCELLED)
-    return f"{used}/{estimated} credits"
+    """What the jobs this run sends have spent, against their plan: only finished jobs count as
+    spent (what the server charged), the plan is the estimate of all that were not cancelled.
+    Empty when this run sends nothing (download, resume: those videos were paid before)."""
+    if not jobs:
+        return ""
+    spent = sum(j.credits_used or 0 for j in jobs if j.done)
+    plan = sum(j.estimated_credits for j in jobs if j.status is not JobStatus.CANCELLED)
+    return f"{spent} credits spent of {plan} planned"
 
 
 def shown_path(path: object) -> str:
@@ -115,11 +120,13 @@ class Follower:
         self.left = False  # the second Ctrl-C: jobs were left for `seedance-nb resume`
         self.cancelled: list[Job] = []
         self._shown: set[int] = set()
+        self._sends: list[Job] = []  # jobs this run sends (the others were paid before)
         studio.on_job_update(lambda job: self.wake.set())
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            TextColumn("videos"),
             TextColumn("{task.fields[credits]}"),
             TextColumn("{task.fields[eta]}"),
             TimeElapsedColumn(),
@@ -146,6 +153,8 @@ class Follower:
 
     def add(self, job: Job) -> None:
         self.jobs.append(job)
+        if not job.done and not job.sent:  # still to be sent: this run spends on it
+            self._sends.append(job)
         self._draw()
 
     def print(self, text: str) -> None:
@@ -161,7 +170,7 @@ class Follower:
             self._bar,
             total=len(jobs) or None,
             completed=sum(1 for j in jobs if j.done),
-            credits=credits_text(jobs),
+            credits=credits_text(self._sends),
             eta=clock(eta_seconds(jobs, self.slots)),
         )
 
