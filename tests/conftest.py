@@ -7,21 +7,50 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg import pg_server, pg_url  # noqa: F401  (a real PostgreSQL for team tests)
 
 import seedance_nb as sd
 from seedance_nb.simulator import Simulator
+from tests.pg import pg_server, pg_url  # noqa: F401  (a real PostgreSQL for team tests)
 
 FAST = 0.01
 POLL = 0.05  # the runtime's time unit in tests; the simulator runs at speed FAST
 
 
+TIERS = ("unit", "integration", "system")  # the folders under tests/, fastest first
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser tests last: they are the slowest, and Playwright holds an event loop open in the
-    main thread while they run."""
-    items.sort(
-        key=lambda item: item.get_closest_marker("browser") is not None
-    )  # a 5 s seedance2 render (about 25 s at speed 1) takes about 0.25 s
+    """Mark each test with its tier (the folder it sits in), so `-m unit` selects the fast tier,
+    and run the tiers fastest first, browser tests last: they are the slowest, and Playwright
+    holds an event loop open in the main thread while they run."""
+    here = Path(__file__).parent
+
+    def tier(item: pytest.Item) -> int:
+        path = Path(str(item.path))
+        parts = path.relative_to(here).parts if path.is_relative_to(here) else ()
+        return TIERS.index(parts[0]) if parts and parts[0] in TIERS else len(TIERS)
+
+    for item in items:
+        rank = tier(item)
+        if rank < len(TIERS):
+            item.add_marker(TIERS[rank])
+    items.sort(key=lambda item: (tier(item), item.get_closest_marker("browser") is not None))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a ledger lives: a SQLite file, or a fresh schema on a real PostgreSQL (each test
+    that takes it runs on both backends)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.sqlite")
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def ledger(target: str) -> Iterator[sd.Ledger]:
+    """A ledger on each backend, closed after the test."""
+    with sd.Ledger(target) as ledger:
+        yield ledger
 
 
 @pytest.fixture
