@@ -14,11 +14,16 @@ from pathlib import Path
 MODULES = (
     "bench_import",
     "bench_ledger",
+    "bench_start",
     "bench_team",
     "bench_render",
     "bench_simulator",
     "bench_runtime",
+    "sim_scheduler",
     "bench_notebook",
+    "bench_views",
+    "bench_longshot",
+    "bench_settle",
 )
 
 
@@ -48,6 +53,14 @@ def machine() -> str:
     )
 
 
+def load_average() -> float:
+    """The 1-minute load average (0 where the OS does not say): timing figures depend on it."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return 0.0
+
+
 def main(modules: tuple[str, ...] = MODULES, out: Path = RESULTS) -> int:
     """Run `modules` in turn and write one table to `out`; 1 if any failed to run."""
     lines = [
@@ -59,10 +72,11 @@ def main(modules: tuple[str, ...] = MODULES, out: Path = RESULTS) -> int:
         "| figure | value | baseline | ratio | goal | |",
         "|---|---|---|---|---|---|",
     ]
-    failed, missed = 0, []
+    failed, missed, loads = 0, [], []
     for name in modules:
         module = importlib.import_module(f"benchmarks.{name}")
         print(f"== {name}", flush=True)
+        before = load_average()
         try:
             figures = module.run()
         except Exception:
@@ -70,6 +84,8 @@ def main(modules: tuple[str, ...] = MODULES, out: Path = RESULTS) -> int:
             traceback.print_exc()
             lines.append(f"| {name} | failed to run | | | | |")
             continue
+        finally:
+            loads.append(f"{name} {before:.1f}-{load_average():.1f}")
         for f in figures:
             print(f.line(), flush=True)
             mark = {True: "met", False: "**missed**", None: ""}[f.met]
@@ -79,6 +95,7 @@ def main(modules: tuple[str, ...] = MODULES, out: Path = RESULTS) -> int:
                 f"| {f.name} | {f.value:.4g} {f.unit} | {f.baseline_name}: "
                 f"{f.baseline:.4g} {f.unit} | {f.ratio:.3g} | {f.goal} | {mark} |"
             )
+    lines += ["", "Load average (1 min) at each module's start and end: " + ", ".join(loads) + "."]
     lines += ["", "Goals missed: " + ("; ".join(missed) if missed else "none") + "."]
     out.write_text("\n".join(lines) + "\n")
     return 1 if failed else 0

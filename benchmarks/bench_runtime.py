@@ -4,7 +4,7 @@ from the same run:
 
 - a batch that fits the slots (3 jobs, concurrency 3), with history (`HISTORY` finished tasks
   of the same kind in the ledger before the studio opens) and without: queries per task
-  (goal <= 0.33x the loop's) and median detection lag (goal <= 1.0x the loop's), against the
+  (goal <= 1.0x the loop's) and median detection lag (goal <= 0.5x the loop's), against the
   seed's fixed 5 s loop scaled to the same speed (a queryTask right after createTask, then one
   every 5 s x speed). The loop follows the very tasks the studio sent, from the moment each
   was created, on a client and loop of its own, so both are measured on the same render times;
@@ -375,8 +375,8 @@ def figures(speed: float, out: dict[str, list[Run]], load: tuple[float, float]) 
                 "queries",
                 f"seed's 5 s loop x {speed:g}, same tasks",
                 loop_queries,
-                "<= 0.33x",
-                queries <= 0.33 * loop_queries,
+                "<= 1.0x (with the lag below)",
+                queries <= loop_queries,
             ),
             Figure(
                 f"median detection lag, batch of {FIT} that fits the slots, {label} "
@@ -385,8 +385,8 @@ def figures(speed: float, out: dict[str, list[Run]], load: tuple[float, float]) 
                 "s",
                 f"seed's 5 s loop x {speed:g}, same tasks",
                 loop_lag,
-                "<= 1.0x",
-                lag <= loop_lag,
+                "<= 0.5x",
+                lag <= 0.5 * loop_lag,
             ),
         ]
     r = pooled(out["queued"])

@@ -29,8 +29,13 @@ def _(mo):
 
 
 @app.cell
-def _(sd):
-    studio = sd.Studio(experiment="marimo-quickstart")
+def _(mo, sd):
+    # the ledger and the videos go beside this notebook, wherever marimo was started
+    studio = sd.Studio(
+        experiment="marimo-quickstart",
+        ledger=mo.notebook_dir() / "seedance-ledger.sqlite",
+        outputs=mo.notebook_dir() / "outputs",
+    )
     studio
     return (studio,)
 
@@ -83,20 +88,20 @@ def _(mo):
 
 
 @app.cell
-def _(label, req, sd, studio):
+def _(label, req, studio):
     job = studio.submit(req, label=label.value)
-    sd.widgets.TaskView(job)
+    job
     return (job,)
 
 
 @app.cell
-def _(job, mo, studio):
-    # what this experiment holds after the submit cell ran (again): one row, one charge
-    _rows = studio.ledger.rows(experiment="marimo-quickstart")
+def _(job, mo, req, studio):
+    # what the submit cell has made of this request after it ran (again): one row, one charge
+    _mine = studio.ledger.rows(experiment="marimo-quickstart", prompt=req.prompt)
     mo.md(
-        f"The submit cell gave job **#{job.id}**. The experiment holds "
-        f"<span id='sd-rows'>{len(_rows)}</span> submission(s) and "
-        f"<span id='sd-committed'>{studio.ledger.committed('marimo-quickstart')}</span> "
+        f"The submit cell gave job **#{job.id}**. This request has "
+        f"<span id='sd-rows'>{len(_mine)}</span> submission(s) in the ledger, "
+        f"<span id='sd-committed'>{sum(r['estimated_credits'] for r in _mine)}</span> "
         "credits committed: re-running the submit cell sent nothing new."
     )
     return
@@ -112,94 +117,61 @@ def _(job):
 @app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
-    Try more with the builder: type a prompt, pick the length, resolution and model, watch
-    the estimate, press **Generate**. Each press submits once; the new job appears below.
+    Try more with the builder: pick a mode, type a prompt, move the sliders and watch the
+    estimate, press **Generate**. Each press submits once. The builder is a reactive value:
+    the cell under it follows every edit and shows the builder's jobs as live cards.
     """)
     return
 
 
 @app.cell
-def _(mo, sd):
-    b_prompt = mo.ui.text_area(placeholder="Describe the video…", label="prompt", full_width=True)
-    b_seconds = mo.ui.slider(4, 15, value=5, label="seconds", show_value=True)
-    b_resolution = mo.ui.dropdown(list(sd.RESOLUTIONS), value="1280x720", label="resolution")
-    b_model = mo.ui.radio(list(sd.MODELS), value="seedance2", label="model", inline=True)
-    generate = mo.ui.run_button(label="Generate")
-    return b_model, b_prompt, b_resolution, b_seconds, generate
+def _(mo, studio):
+    builder = mo.ui.anywidget(studio.builder())
+    builder
+    return (builder,)
 
 
 @app.cell
-def _(b_model, b_prompt, b_resolution, b_seconds, generate, mo, sd):
-    try:
-        b_req = sd.TextToVideo(
-            b_prompt.value or None, duration=b_seconds.value, resolution=b_resolution.value
-        )
-        _note = f"**{sd.estimate_credits(b_req, b_model.value)} credits**"
-    except sd.ValidationError as _error:
-        b_req, _note = None, f"<span class='sd-invalid'>{_error.field}: {_error.rule}</span>"
-    mo.vstack(
-        [
-            b_prompt,
-            mo.hstack([b_seconds, b_resolution, b_model], justify="start"),
-            mo.hstack([generate, mo.md(_note)], justify="start"),
-        ]
-    )
-    return (b_req,)
-
-
-@app.cell
-def _(b_model, b_req, generate, mo, sd, studio):
-    mo.stop(not generate.value or b_req is None)
-    built = studio.submit(b_req, model=b_model.value, label="builder")
-    sd.widgets.TaskView(built)
+def _(builder, mo):
+    # the request as the builder has it now (None while it cannot be sent), and its jobs
+    mo.vstack([builder.value["request"], *builder.jobs])
     return
 
 
 @app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
-    Compare two prompts side by side, and vote for the one you prefer: each vote is a row
-    in the ledger, and `studio.results()` ranks the variants. (In JupyterLab,
-    `studio.compare([job, job_b])` also plays them in step; its videos travel by anywidget
-    commands, which marimo does not support yet.)
+    Compare two prompts side by side: **play all** plays them in step, and a vote for the
+    one you prefer (a button, or the keys 1 and 2) is a row in the ledger;
+    `studio.results()` ranks the variants.
     """)
     return
 
 
 @app.cell
-def _(job, mo, sd, studio):
+def _(job, sd, studio):
     job_b = studio.submit(
         sd.TextToVideo("A golden retriever running on the beach at sunrise", duration=5),
         label="sunrise",
     )
-    studio.wait([job, job_b])  # blocks this cell only; the cards above keep updating
-    mo.hstack([sd.widgets.TaskView(job), sd.widgets.TaskView(job_b)], widths="equal")
+    _ended = studio.wait([job, job_b])  # blocks this cell only; the cards keep updating
     return (job_b,)
 
 
 @app.cell
 def _(job, job_b, mo, studio):
-    def _vote(winner, loser):
-        def cast(count):
-            studio.ledger.vote("marimo-quickstart", winner.id, [loser.id])
-            return (count or 0) + 1
-
-        return cast
-
-    prefer_a = mo.ui.button(
-        label=f"prefer {job.label or 'A'}", value=0, on_click=_vote(job, job_b)
-    )
-    prefer_b = mo.ui.button(
-        label=f"prefer {job_b.label or 'B'}", value=0, on_click=_vote(job_b, job)
-    )
-    mo.hstack([prefer_a, prefer_b], justify="start")
-    return prefer_a, prefer_b
+    compare = mo.ui.anywidget(studio.compare([job, job_b]))
+    compare
+    return (compare,)
 
 
 @app.cell
-def _(prefer_a, prefer_b, studio):
-    prefer_a.value, prefer_b.value  # re-ranked after every vote
-    studio.results()
+def _(compare, mo, studio):
+    # a reactive value: every vote (or undo) in the grid re-runs this cell, which re-ranks
+    mo.vstack([
+        mo.md(f"<span id='sd-ballots'>{sum(compare.value['votes'])}</span> ballot(s) cast"),
+        studio.results(),
+    ])
     return
 
 
