@@ -74,7 +74,9 @@ lint: install
 # `make test TEST_WORKERS=3` spreads whole files over pytest-xdist workers (most tests wait on a
 # simulator, a kernel or a browser, not the CPU). The default stays one process: with three
 # workers on 2 cores, timing-sensitive tests (kill -9 at random moments, a browser waiting on a
-# video) failed under the extra load in the one full run tried.
+# video) failed under the extra load in the one full run tried. With two workers a full run
+# passed in 14 min 25 s against 23 min 47 s serial, but ran 1,471 of the 1,481 tests collected,
+# a gap not yet explained: the default stays serial until it is.
 TEST_WORKERS ?= 0
 
 test: install system-deps lint
