@@ -512,32 +512,7 @@ def test_a_completed_row_without_a_charge_counts_its_estimate(ledger):
     assert ledger.spent("a") == 0 and ledger.remaining("a") == 100
 
 
-def test_log_can_enforce_the_budget_in_its_own_transaction(ledger):
-    ledger.set_budget("a", 300)
-    ledger.log(experiment="a", estimated_credits=200, enforce_budget=True)
-    with pytest.raises(sd.BudgetExceededError) as info:
-        ledger.log(experiment="a", estimated_credits=200, enforce_budget=True)
-    assert info.value.remaining == 100 and len(ledger) == 1
-    ledger.log(experiment="a", estimated_credits=200, status="FAILED", enforce_budget=True)
-    ledger.log(experiment="no-budget", estimated_credits=10**6, enforce_budget=True)
-
-
-def test_enforced_budgets_hold_under_threads(ledger):
-    ledger.set_budget("a", 1000)
-    refused = []
-
-    def submit():
-        try:
-            ledger.log(experiment="a", estimated_credits=100, enforce_budget=True)
-        except sd.BudgetExceededError:
-            refused.append(1)
-
-    threads = [threading.Thread(target=submit) for _ in range(25)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(ledger) == 10 and len(refused) == 15 and ledger.remaining("a") == 0
+# (log's own budget check, alone and under threads: test_ledger_backends.py, on both backends)
 
 
 # ---- reconcile ----------------------------------------------------------------------------------

@@ -90,7 +90,9 @@ studio.close()
         assert "Traceback" not in err and "destroyed" not in err
 
 
-def test_a_live_studios_queued_row_is_never_taken_by_a_second_studio(start_sim, tmp_path):
+def test_a_live_studios_queued_row_is_never_taken_by_a_second_studio(
+    start_sim, make_studio, tmp_path
+):
     sim = start_sim(speed=0.05)  # slow enough that the queue stays full while we look
     code = (
         STUDIO.replace("poll_interval=0.05", "poll_interval=0.05, concurrency=1")
@@ -105,16 +107,7 @@ studio.close()
     owner = spawn(code, sim_env(sim, tmp_path), tmp_path)
     assert owner.stdout is not None and owner.stdout.readline().strip() == "SUBMITTED"
 
-    client = sd.Client(api_key=sim.api_key, base_url=sim.base_url)
-    second = sd.Studio(
-        client=client,
-        ledger=tmp_path / "ledger.sqlite",
-        outputs=tmp_path / "outputs-2",
-        experiment="shared",
-        poll_interval=0.05,
-        verbose=False,
-    )
-    client.close()
+    second = make_studio(sim, outputs=tmp_path / "outputs-2", experiment="shared")
     try:
         assert second.resume() == []  # every row has a live owner
         again = second.submit(sd.TextToVideo("queued scene 2", duration=4))  # its last one
@@ -128,7 +121,9 @@ studio.close()
     assert sim.stats()["counters"][CREATE] == 3
 
 
-def test_a_killed_studios_rows_are_taken_over_and_none_is_sent_twice(start_sim, tmp_path):
+def test_a_killed_studios_rows_are_taken_over_and_none_is_sent_twice(
+    start_sim, make_studio, tmp_path
+):
     sim = start_sim(speed=0.05)
     code = (
         STUDIO.replace("poll_interval=0.05", "poll_interval=0.05, concurrency=1")
@@ -145,16 +140,7 @@ time.sleep(600)
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=10)  # reaps it and closes its pipes
 
-    client = sd.Client(api_key=sim.api_key, base_url=sim.base_url)
-    heir = sd.Studio(
-        client=client,
-        ledger=tmp_path / "ledger.sqlite",
-        outputs=tmp_path / "outputs",
-        experiment="shared",
-        poll_interval=0.05,
-        verbose=False,
-    )
-    client.close()
+    heir = make_studio(sim, experiment="shared")
     try:
         jobs = heir.resume()
         assert len(jobs) == 3
@@ -415,7 +401,9 @@ def test_a_full_disk_after_create_never_loses_the_task_id(start_sim, tmp_path, t
 
 
 # ---- 5. paid videos lost -----------------------------------------------------------------------
-def test_kill_9_during_a_download_then_resume_saves_a_video_that_decodes(start_sim, tmp_path):
+def test_kill_9_during_a_download_then_resume_saves_a_video_that_decodes(
+    start_sim, make_studio, tmp_path
+):
     sim = start_sim()
     code = (
         """
@@ -443,15 +431,7 @@ time.sleep(600)
     with sd.Ledger(tmp_path / "ledger.sqlite") as ledger:
         (row,) = ledger.rows(experiment="shared")
         assert row["status"] == "DOWNLOADING" and row["task_id"] and not row["local_path"]
-    client = sd.Client(api_key=sim.api_key, base_url=sim.base_url)
-    heir = sd.Studio(
-        client=client,
-        ledger=tmp_path / "ledger.sqlite",
-        outputs=tmp_path / "outputs",
-        poll_interval=0.05,
-        verbose=False,
-    )
-    client.close()
+    heir = make_studio(sim)
     try:
         (job,) = heir.resume()
         job.result(timeout=60)

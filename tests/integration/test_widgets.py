@@ -14,18 +14,8 @@ from tests.waiting import wait_until
 
 
 @pytest.fixture
-def studio(start_sim, tmp_path):
-    sim = start_sim()
-    with sd.Client(api_key=sim.api_key, base_url=sim.base_url) as client:
-        studio = sd.Studio(
-            client=client,
-            ledger=tmp_path / "l.sqlite",
-            outputs=tmp_path / "outputs",
-            poll_interval=0.05,
-            verbose=False,
-        )
-    yield studio
-    studio.close()
+def studio(start_sim, make_studio):
+    return make_studio(start_sim())
 
 
 class Sent:
@@ -63,12 +53,8 @@ def test_task_view_follows_the_job_and_serves_the_video(studio):
     assert all(len(v) < 20_000 for v in state.values() if isinstance(v, bytes | memoryview))
 
 
-def test_task_view_shows_failures(start_sim, tmp_path):
-    sim = start_sim(fail_rate=1.0)
-    with sd.Client(api_key=sim.api_key, base_url=sim.base_url) as client:
-        studio = sd.Studio(
-            client=client, ledger=tmp_path / "l.sqlite", poll_interval=0.05, verbose=False
-        )
+def test_task_view_shows_failures(start_sim, make_studio):
+    studio = make_studio(start_sim(fail_rate=1.0))
     try:
         job = studio.submit(sd.TextToVideo("doomed", duration=4))
         view = TaskView(job)
@@ -97,13 +83,9 @@ def test_ledger_view_refreshes_when_jobs_finish(studio):
     assert "counted" in view.table.value and view.chart.value[:4] == b"\x89PNG"
 
 
-def test_no_api_key_in_any_widget_state(start_sim, tmp_path):
+def test_no_api_key_in_any_widget_state(start_sim, make_studio):
     key = "sk-sim-NEVER-SHOW-4242"
-    sim = start_sim(api_key=key)
-    with sd.Client(api_key=key, base_url=sim.base_url) as client:
-        studio = sd.Studio(
-            client=client, ledger=tmp_path / "l.sqlite", poll_interval=0.05, verbose=False
-        )
+    studio = make_studio(start_sim(api_key=key))
     try:
         jobs = [studio.submit(sd.TextToVideo(f"secret {i}", duration=4)) for i in range(2)]
         studio.wait(jobs, timeout=60)

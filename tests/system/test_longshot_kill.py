@@ -36,7 +36,7 @@ time.sleep(600)
 
 
 def test_kill_9_in_the_middle_of_a_four_shot_chain_then_a_rerun_pays_no_shot_twice(
-    start_sim, tmp_path
+    start_sim, make_studio, tmp_path
 ):
     sim = start_sim(speed=0.05)
     env = {
@@ -68,15 +68,7 @@ def test_kill_9_in_the_middle_of_a_four_shot_chain_then_a_rerun_pays_no_shot_twi
     assert sim.stats()["counters"][CREATE] == 3
     ledger.close()
 
-    client = sd.Client(api_key=sim.api_key, base_url=sim.base_url)
-    heir = sd.Studio(
-        client=client,
-        ledger=tmp_path / "ledger.sqlite",
-        outputs=tmp_path / "outputs",
-        poll_interval=0.05,
-        verbose=False,
-    )
-    client.close()
+    heir = make_studio(sim)
     try:
         seq = heir.sequence(SHOTS, name="kill", confirm=True)
         assert seq.state == "done", seq.reason
