@@ -204,7 +204,7 @@ class AsyncClient:
         response: httpx.Response | None = None
         failure: SeedanceError | None = None
         try:
-            response = await _within(
+            response = await within(
                 self._client().request(method, path, headers=headers, **kwargs), limit
             )
         except httpx.TimeoutException as exc:
@@ -395,10 +395,10 @@ class AsyncClient:
         await self.aclose()
 
 
-async def _within(awaitable: Awaitable[Any], limit: float) -> Any:
-    """`awaitable`, or TimeoutError after `limit` seconds. On 3.11+ `asyncio.timeout`, which
-    never swallows a cancel from outside; `wait_for` before 3.12 may, when the cancel lands as
-    the awaited request completes."""
+async def within(awaitable: Awaitable[Any], limit: float | None) -> Any:
+    """`awaitable`, or TimeoutError after `limit` seconds (None: no bound). On 3.11+
+    `asyncio.timeout`, which never swallows a cancel from outside; `wait_for` before 3.12 may,
+    when the cancel lands as the awaited work completes."""
     if hasattr(asyncio, "timeout"):
         async with asyncio.timeout(limit):
             return await awaitable

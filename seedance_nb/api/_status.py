@@ -131,7 +131,6 @@ RESUMABLE = frozenset(IN_FLIGHT | {JobStatus.DOWNLOAD_FAILED})
 ADOPTABLE = frozenset(SENT | {JobStatus.DOWNLOADING})
 # ended without a video on disk (what a summary counts as failed)
 FAILED = frozenset(FINAL - {JobStatus.COMPLETED, JobStatus.CANCELLED})
-TONES = ("ok", "busy", "bad", "muted")
 
 
 def names(

@@ -30,14 +30,14 @@ from . import _settle as settle
 from ._adoption import Adopting, finish_from_row
 from ._download import new_downloader
 from ._job import Job
-from ._lifecycle import MAX_ODD, Next
+from ._lifecycle import Next
 from ._predict import Key, key_of
 from ._rows import Rows
 from ._saving import Saving
 from ._scheduler import Scheduler
 from ._settling import Settling
 
-__all__ = ["DEADLINE", "MAX_ODD", "Engine", "Track", "finish_from_row"]
+__all__ = ["DEADLINE", "Engine", "Track", "finish_from_row"]
 
 log = logging.getLogger("seedance_nb")
 Uploader = Callable[[Path, str], Awaitable[str]]
@@ -204,7 +204,7 @@ class Engine(Rows, Saving, Adopting, Settling):
         if track.fence is None:  # a row this studio has just written: its first lease
             track.fence = Fence(self.owner.id, 1)
         track.key = key_of(job.model, job.request.to_inputs(allow_local=True))
-        speed = getattr(self.client, "server_speed", None)
+        speed = self.client.server_speed  # a simulator's declared pace scales the ETA
         job.predicted_seconds, job.p90_seconds = self.scheduler.ahead(track.key, speed)
         self.queue.append(job)
         self._poke()
@@ -414,7 +414,7 @@ class Engine(Rows, Saving, Adopting, Settling):
         job.task_id = result  # from here on the id lives in memory whatever the disk does
         job.sent = time.time()
         track.key = key_of(job.model, payload["inputs"])
-        speed = getattr(self.client, "server_speed", None)
+        speed = self.client.server_speed  # a simulator's declared pace scales the ETA
         job.predicted_seconds, job.p90_seconds = self.scheduler.ahead(track.key, speed)
         track.sent_mono = track.since = time.monotonic()
         track.polls = 0

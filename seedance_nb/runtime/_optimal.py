@@ -156,10 +156,3 @@ def plan_for(dist: Mixture, lam: float, cap: float = math.inf, steps: int = STEP
     """The optimal schedule for `dist`, its grid spanning the quantiles 0.0005 to 0.9995."""
     times = grid(dist.quantile(0.0005), dist.quantile(0.9995), steps)
     return solve(dist.cdf, times, lam, cap)
-
-
-def frontier(
-    dist: Mixture, lams: Sequence[float], cap: float = math.inf, steps: int = STEPS
-) -> list[tuple[float, Plan]]:
-    """(lam, optimal plan) for each `lam`: the least queries for each expected lag."""
-    return [(lam, plan_for(dist, lam, cap, steps)) for lam in lams]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..api import DownloadError, JobStatus, SeedanceError, Task, TaskNotFoundError, TaskStatus
+from ..api._client import within
 from . import _lifecycle as life
 from ._download import ATTEMPTS, destination, download, unique_part, whole_video
 from ._lifecycle import Step
@@ -140,9 +141,7 @@ class Saving:
         """One download, bounded as a whole (see the module's docstring)."""
         bound = self._fetch_bound(track)
         try:
-            return await asyncio.wait_for(
-                download(self._files, url, dest, part=unique_part(dest)), bound
-            )
+            return await within(download(self._files, url, dest, part=unique_part(dest)), bound)
         except asyncio.TimeoutError:
             raise DownloadError(
                 f"the video was not saved to {dest}: the download did not finish within "

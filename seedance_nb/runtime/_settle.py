@@ -42,6 +42,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ..api import _status
 from ..api._status import JobStatus, Settled
 from ._lifecycle import Next, Step
 
@@ -75,7 +76,7 @@ EXISTS = frozenset(
 ENDED = frozenset(
     {_S.DOWNLOADING, _S.COMPLETED, _S.DOWNLOAD_FAILED, _S.EXPIRED, _S.FAILED, _S.CANCELLED}
 )
-PAID = frozenset({_S.DOWNLOADING, _S.COMPLETED, _S.DOWNLOAD_FAILED, _S.EXPIRED})
+PAID = _status.CHARGED  # a task that was charged (its video may still be fetched)
 NO_TASK = frozenset({_S.FAILED, _S.CANCELLED})  # nothing held: never created, or given back
 # the ledger will say nothing more about it
 QUIET = frozenset(ENDED | {_S.UNKNOWN, _S.SEND_FAILED})

@@ -99,7 +99,7 @@ class Settling:
         return result, settle.Reading(available, credits, first, second[1], top, second[0], -1.0)
 
     def _paced(self: Engine, seconds: float) -> float:
-        speed = getattr(self.client, "server_speed", None)
+        speed = self.client.server_speed
         return seconds * speed if speed else seconds
 
     async def _settle(
