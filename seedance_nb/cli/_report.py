@@ -42,6 +42,7 @@ def report(
         )
     from ..api import Client
     from ..ledger import Ledger
+    from ..ledger._report import page
 
     keys = tuple(k.strip() for k in by.split(",") if k.strip())
     use_balance = bool(os.environ.get("SEEDANCE_API_KEY")) if balance is None else balance
@@ -50,9 +51,9 @@ def report(
         client = Client() if use_balance else None
         try:
             table = book.report(period, keys, credits=client)
-            if html_path:
+            if html_path:  # the page of this table: the ledger and balance are read once
                 Path(html_path).write_text(
-                    book.report_html(period, keys, credits=client), encoding="utf-8"
+                    page(table, table.attrs.get("balance")), encoding="utf-8"
                 )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 PERIODS = ("month", "week", "day", None)
-KINDS = ("experiment", "user")
 
 
 def check_period(period: str | None) -> str | None:
@@ -47,4 +46,4 @@ def refusal(kind: str, name: str, rule: dict[str, Any], used: int) -> tuple[str,
     return f"the {every}budget of {int(rule['credits'])} credits for {kind} {name!r}", left
 
 
-__all__ = ["KINDS", "PERIODS", "check_credits", "check_period", "period_start", "refusal"]
+__all__ = ["PERIODS", "check_credits", "check_period", "period_start", "refusal"]

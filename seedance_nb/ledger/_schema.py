@@ -16,6 +16,7 @@ from typing import Any
 
 from ..api._status import CHARGED as _CHARGED
 from ..api._status import FAILED as _FAILED
+from ..api._status import IN_FLIGHT as _IN_FLIGHT
 from ..api._status import RESUMABLE as _RESUMABLE
 from ..api._status import SENT as _SENT
 from ..api._status import JobStatus, names
@@ -51,12 +52,11 @@ COLUMNS: dict[str, str] = {
 }
 FIELDS = tuple(n for n in COLUMNS if n not in ("rev", "lease"))  # what log()/update() accept
 SELECT = ", ".join(("id", *FIELDS))  # a row as `.df` sees it (no `rev`, no `lease`)
-ROW = f"{SELECT}, lease"  # a row dict as the store methods return it
 TIMES = ("submitted_at", "sent_at", "completed_at")
 INTS = ("estimated_credits", "credits_used")
 CATEGORIES = ("experiment", "label", "model", "mode", "status")
 STATUSES = tuple(s.value for s in JobStatus)
-IN_FLIGHT = names({s for s in JobStatus if not s.final})  # what a new kernel must resume
+IN_FLIGHT = names(_IN_FLIGHT)  # what a new kernel must resume
 SENT = names(_SENT)  # what the server may be holding credits for
 NOT_REUSABLE = tuple(s.value for s in JobStatus if not s.reusable)
 HOLDS_CREDITS = tuple(s.value for s in JobStatus if s.holds_credits)
