@@ -239,20 +239,24 @@ def wait_playable(page, locator, timeout: float = 90) -> None:
     wait_js(locator, PLAYABLE, timeout)
 
 
+# what playwright says when the element it resolved was replaced or hidden while it shot it
+REPLACED = ("not attached", "not stable", "not visible")
+
+
 def snap(locator, path: Path | str, tries: int = 5) -> None:
     """Screenshot the element `locator` finds, found again if the frontend replaces it while
-    shot (Lab and Notebook 7 re-publish a cell's output when the cell ends). The picture is a
-    record, not a check: what it shows is asserted before."""
+    shot (Lab and Notebook 7 re-publish a cell's output when the cell ends: the old element is
+    first hidden, then detached). The picture is a record, not a check: what it shows is
+    asserted before."""
     for attempt in range(tries):
         try:
+            locator.wait_for(state="visible", timeout=30_000)
+            locator.scroll_into_view_if_needed(timeout=30_000)
             locator.screenshot(path=str(path), timeout=30_000)
             return
-        except Exception as error:  # playwright's Error: detached or replaced mid-shot
-            if "not attached" not in str(error) and "not stable" not in str(error):
+        except Exception as error:  # playwright's Error: detached, hidden or replaced mid-shot
+            if not any(word in str(error) for word in REPLACED) or attempt == tries - 1:
                 raise
-            if attempt == tries - 1:
-                raise
-            locator.wait_for(state="visible", timeout=30_000)
 
 
 def wait_text(locator, text: str | re.Pattern[str], timeout: float = 30) -> None:
