@@ -12,10 +12,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..api import BudgetExceededError, LedgerError
+from ..api import LedgerError
 from ..api._status import JobStatus
 from ._account import balance, reconcile_frame, votes_frame
-from ._budgets import check_credits, check_period, refusal
+from ._budgets import check_credits, check_period
 from ._owners import Fence, Owner
 from ._schema import IN_FLIGHT, RESUMABLE, checked, from_ms, to_ms
 from ._slots import check_limit, current_user
@@ -327,16 +327,7 @@ class Ledger:
     def check_budget(self, experiment: str, cost: int, *, user: str | None = None) -> None:
         """Raise BudgetExceededError if `cost` would overspend the experiment's (or the
         user's) budget."""
-        for kind, name in (("experiment", experiment), ("user", user)):
-            if name is None:
-                continue
-            remaining = self._store.remaining(kind, name)
-            if remaining is not None and cost > remaining:
-                rule = self._store.budget(kind, name) or {}
-                label, _ = refusal(kind, name, {"credits": 0, **rule}, 0)
-                raise BudgetExceededError(
-                    experiment, remaining, cost, budget=label, set_by=rule.get("set_by")
-                )
+        self._store.check_budget(experiment, int(cost), user)
 
     def account_moves(
         self, account: str, row_id: int, since: int | None = None, lost_within: float = 86_400.0

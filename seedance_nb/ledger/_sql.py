@@ -443,6 +443,11 @@ class SQLStore(Store):
             return None if rule is None else int(rule["credits"]) - _used(tx, kind, name, rule)
 
     @retried
+    def check_budget(self, experiment: str, cost: int, user: str | None) -> None:
+        with self._snapshot() as tx:  # the insert's own rule, read without holding a lock
+            _enforce(tx, experiment, cost, user, lock=False)
+
+    @retried
     def account_moves(
         self, account: str, row_id: int, since: int | None, lost_within: float
     ) -> tuple[int, int, dict[int, tuple[str, int, int | None, str | None]]]:
@@ -764,13 +769,15 @@ def _used(tx: Tx, kind: str, name: str, rule: Row) -> int:
     return int(tx.scalar(sql, args))
 
 
-def _enforce(tx: Tx, experiment: str, cost: int, user: str | None = None) -> None:
+def _enforce(
+    tx: Tx, experiment: str, cost: int, user: str | None = None, *, lock: bool = True
+) -> None:
     """Raise BudgetExceededError if `cost` would overspend any budget the row falls under (its
-    experiment's, its user's); holds each budget row until commit (PostgreSQL; SQLite's writes
-    are serial), so another insert under it waits and counts this one. Always experiment
-    first, then user: one lock order, no deadlock."""
+    experiment's, its user's). With `lock` (an insert), holds each budget row until commit
+    (PostgreSQL; SQLite's writes are serial), so another insert under it waits and counts this
+    one. Always experiment first, then user: one lock order, no deadlock."""
     for kind, name in (("experiment", experiment), ("user", user)):
-        rule = None if name is None else _rule(tx, kind, name, lock=True)
+        rule = None if name is None else _rule(tx, kind, name, lock=lock)
         if rule is None or name is None:
             continue
         label, left = _budgets.refusal(kind, name, rule, _used(tx, kind, name, rule))

@@ -170,6 +170,11 @@ class Store(ABC):
         """Budget minus committed (within its period), read in one snapshot; None without."""
 
     @abstractmethod
+    def check_budget(self, experiment: str, cost: int, user: str | None) -> None:
+        """Raise BudgetExceededError if `cost` would overspend the experiment's or the user's
+        budget: the rule an insert enforces, read in one snapshot without a lock."""
+
+    @abstractmethod
     def account_moves(
         self, account: str, row_id: int, since: int | None, lost_within: float
     ) -> tuple[int, int, dict[int, tuple[str, int, int | None, str | None]]]:
