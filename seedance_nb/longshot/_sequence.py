@@ -349,9 +349,21 @@ class Sequence:
         return fig
 
     # ---- display and listeners -----------------------------------------------------------------
-    def on_change(self, callback: Callable[[Sequence], Any]) -> None:
-        """Call `callback(seq)` whenever a shot, a seam or the state changes."""
-        self._listeners.append(callback)
+    def on_change(
+        self, callback: Callable[[Sequence], Any], *, remove: bool = False
+    ) -> Callable[[], None]:
+        """Call `callback(seq)` whenever a shot, a seam or the state changes. Returns a
+        function that unsubscribes it; `remove=True` unsubscribes instead (as `Job.on_update`)."""
+
+        def unsubscribe() -> None:
+            # a new list, never an edit in place: `_changed` may be iterating the old one
+            self._listeners = [c for c in self._listeners if c != callback]
+
+        if remove:
+            unsubscribe()
+        else:
+            self._listeners.append(callback)
+        return unsubscribe
 
     def _changed(self) -> None:
         for callback in list(self._listeners):

@@ -12,13 +12,16 @@ from anywidget.experimental import command
 
 from ..longshot import Sequence
 from ..runtime import JobStatus
+from ._live import listen, off_loop
 from ._media import poster
 from ._request import css, esm, video_reply
 
 
 class Storyboard(anywidget.AnyWidget):
     """A live view of a `Sequence`. The shots' state comes from their jobs and the seams from
-    the sequence; the stitched MP4 travels as a binary message when the view asks for it."""
+    the sequence; the stitched MP4 travels as a binary message when the view asks for it.
+    It follows the sequence and its jobs through weak subscriptions that `close()` (or the
+    garbage collector) removes, and decodes posters on a worker thread, never the loop."""
 
     _esm = esm("storyboard.js")  # the shared request helper in front
     _css = css("storyboard.css")  # the shared status tones in front
@@ -39,9 +42,33 @@ class Storyboard(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self.seq = seq
         self._watched: set[int] = set()
-        self._posters: dict[tuple[int, str], bytes] = {}
+        self._posters: dict[tuple[int, str], bytes] = {}  # b"" while one is being decoded
+        self._unsubscribe = [listen(self, seq.on_change, "_sync")]
         self._sync(seq)
-        seq.on_change(self._sync)
+
+    def close(self) -> None:
+        """Stop following the sequence and its jobs, then close the widget."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        super().close()
+
+    def _job_changed(self, _job: Any) -> None:
+        self._sync(self.seq)
+
+    def _poster(self, key: tuple[int, str], path: Any) -> bytes:
+        """The poster of a completed shot, or b"" while a worker thread decodes it (the view is
+        synced again when it is ready)."""
+        if key not in self._posters:
+            self._posters[key] = b""
+
+            def keep(data: bytes) -> None:
+                self._posters[key] = data
+                if self._unsubscribe:  # still open
+                    self._sync(self.seq)
+
+            off_loop(lambda: poster(path), keep)
+        return self._posters[key]
 
     def __repr__(self) -> str:
         return f"<Storyboard {self.seq!r}>"
@@ -66,9 +93,9 @@ class Storyboard(anywidget.AnyWidget):
                 "poster": b"",
             }
             if job is not None:
-                if job.id not in self._watched:
+                if job.id not in self._watched and self._unsubscribe:
                     self._watched.add(job.id)
-                    job.on_update(lambda _job: self._sync(self.seq))
+                    self._unsubscribe.append(listen(self, job.on_update, "_job_changed"))
                 card.update(
                     status=str(job.status),
                     tone=job.status.tone,
@@ -78,10 +105,7 @@ class Storyboard(anywidget.AnyWidget):
                     mode=job.request.mode,
                 )
                 if job.local_path and job.status is JobStatus.COMPLETED:
-                    key = (job.id, job.local_path.name)
-                    if key not in self._posters:
-                        self._posters[key] = poster(job.local_path)
-                    card["poster"] = self._posters[key]
+                    card["poster"] = self._poster((job.id, job.local_path.name), job.local_path)
             shots.append(card)
         seams = [
             {k: (float(v) if isinstance(v, float) else v) for k, v in s.as_dict().items()}
