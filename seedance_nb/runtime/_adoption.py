@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ._job import Job
 
 log = logging.getLogger("seedance_nb")
+FOLLOW_EVERY = 0.5  # seconds between looks at a row another live studio owns
 
 
 class Adopting:
@@ -32,8 +33,6 @@ class Adopting:
 
     async def _look(self: Engine, track: Track) -> None:
         """Mirror a row another live studio owns; take it over once that studio is gone."""
-        from ._engine import FOLLOW_EVERY
-
         job = track.job
         row = await asyncio.to_thread(self.ledger.get, job.id)
         if track.odd:  # its reads work again: the warning they left goes

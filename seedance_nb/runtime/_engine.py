@@ -27,7 +27,7 @@ from ..api import AsyncClient, JobStatus, Request, Task, UnexpectedResponseError
 from ..ledger import Fence, Ledger, Owner, current_user, wakes
 from . import _lifecycle as life
 from . import _settle as settle
-from ._adoption import Adopting, finish_from_row
+from ._adoption import FOLLOW_EVERY, Adopting, finish_from_row
 from ._download import new_downloader
 from ._job import Job
 from ._lifecycle import Next
@@ -41,7 +41,6 @@ __all__ = ["DEADLINE", "Engine", "Track", "finish_from_row"]
 
 log = logging.getLogger("seedance_nb")
 Uploader = Callable[[Path, str], Awaitable[str]]
-FOLLOW_EVERY = 0.5  # seconds between looks at a row another live studio owns
 DEADLINE = 3600.0  # seconds of waiting on a task, after which one still running is given up on
 SLOT_RETRY = 1.0  # seconds between asks for an account slot another studio holds (no NOTIFY)
 ADOPT_EVERY = 3.0  # seconds between looks for sent rows of this account whose studio died
@@ -193,8 +192,7 @@ class Engine(Rows, Saving, Adopting, Settling):
     def _track(self, job: Job) -> Track:
         track = self.tracks.get(job.id)
         if track is None:
-            track = self.tracks[job.id] = Track(job)
-            job.bind(cancel=self._cancel, fetch=self.fetch)
+            track = self.tracks[job.id] = Track(job)  # Studio._track bound it to us
         return track
 
     # ---- entry points (on the loop) ------------------------------------------------------------

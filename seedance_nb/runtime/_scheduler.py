@@ -73,7 +73,6 @@ class Scheduler:
         self._rejections = 0
         self._cool_until = float("-inf")
         self._plans: dict[tuple[Key, float, float], Plan] = {}
-        self._declared: float | None = None  # the speed the plans were made for
 
     # ---- learning and predictions -----------------------------------------------------------
     def load(self, rows: list[dict[str, Any]]) -> None:
@@ -89,12 +88,11 @@ class Scheduler:
 
     def declare(self, speed: float | None) -> None:
         """The server's declared speed (a simulator's `X-Simulator-Speed`), or None; the plans
-        are made again only when it changes."""
-        if speed == self._declared:
-            return
-        self._declared = speed
+        are made again only when the model takes it as a change."""
+        before = self.model.declared
         self.model.declare(speed)
-        self._plans.clear()
+        if self.model.declared != before:
+            self._plans.clear()
 
     def ahead(self, kind: Key, speed: float | None) -> tuple[float, float]:
         """(median, p90) seconds from send to completion for a task of `kind` about to go,
