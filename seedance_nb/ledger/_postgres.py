@@ -335,8 +335,8 @@ class PostgresStore(SQLStore):
     # ---- wake-ups ------------------------------------------------------------------------------
     def announce(self, account: str) -> None:
         def send() -> None:
-            with self._conn() as conn:
-                conn.execute("SELECT pg_notify(%s, %s)", (_slots.CHANNEL, account))
+            with self._read() as tx:  # the dialect's wake-up, outside any write
+                tx.run(self.d.notify, (_slots.CHANNEL, account))
 
         self._attempt(send)
 

@@ -28,15 +28,21 @@ COLUMNS = ["jobs", "estimated", "charged", "refused", "lost", "videos", "missing
 PAID_NO_VIDEO = (JobStatus.DOWNLOAD_FAILED.value, JobStatus.EXPIRED.value)
 
 
+def _lost_send(frame: pd.DataFrame, status: pd.Series) -> pd.Series:
+    """Per row: a send that ended unclear and that the balance showed was paid."""
+    settled = (
+        frame["settled"].astype(object) if "settled" in frame else pd.Series(None, frame.index)
+    )
+    return (status == JobStatus.SEND_FAILED.value) & (settled == Settled.CHARGED)
+
+
 def lost(frame: pd.DataFrame) -> pd.Series:
     """Per row, credits paid with no video to show: a send settled "charged" whose task id
     never came back (its estimate), a paid video not saved or expired (what it cost)."""
     status = frame["status"].astype(str)
-    settled = frame["settled"].astype(object)
     estimate = frame["estimated_credits"].astype("int64")
     paid = frame["credits_used"].astype("Float64").fillna(estimate).astype("int64")
-    lost_send = (status == JobStatus.SEND_FAILED.value) & (settled == Settled.CHARGED)
-    return paid.where(status.isin(PAID_NO_VIDEO) | lost_send, 0)
+    return paid.where(status.isin(PAID_NO_VIDEO) | _lost_send(frame, status), 0)
 
 
 def costs(frame: pd.DataFrame) -> pd.DataFrame:
@@ -44,18 +50,14 @@ def costs(frame: pd.DataFrame) -> pd.DataFrame:
     status = frame["status"].astype(str)
     used = frame["credits_used"].astype("Float64")
     estimate = frame["estimated_credits"].astype("int64")
-    settled = (
-        frame["settled"].astype(object) if "settled" in frame else pd.Series(None, frame.index)
-    )
     charged_rows = status.isin([s.value for s in CHARGED])
-    lost_send = (status == JobStatus.SEND_FAILED.value) & (settled == Settled.CHARGED)
     paid = used.fillna(estimate).astype("int64")
     on_disk = frame["local_path"].map(lambda p: isinstance(p, str) and Path(p).is_file())
     done = status == JobStatus.COMPLETED.value
     return pd.DataFrame(
         {
             "estimated": estimate,
-            "charged": paid.where(charged_rows | lost_send, 0),
+            "charged": paid.where(charged_rows | _lost_send(frame, status), 0),
             "refused": estimate.where(
                 (status == JobStatus.FAILED.value) & frame["task_id"].isna(), 0
             ),
