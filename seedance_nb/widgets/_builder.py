@@ -199,11 +199,15 @@ class RequestBuilder(anywidget.AnyWidget):
         return values[0] if values else None
 
     def _save(self, item: dict[str, Any]) -> Path:
-        data = item["content"]
-        path = self.folder / hashlib.sha256(data).hexdigest()[:20] / safe_name(item["name"])
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+        """The upload's file, written (and its bytes hashed) once, on its first use."""
+        path = item.get("path")
+        if path is None or not path.exists():
+            data = item["content"]
+            path = self.folder / hashlib.sha256(data).hexdigest()[:20] / safe_name(item["name"])
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            item["path"] = path
         return path
 
     # ---- picking and removing ------------------------------------------------------------------
@@ -211,6 +215,7 @@ class RequestBuilder(anywidget.AnyWidget):
         """A file the user picked for input `name` (one input: it replaces the earlier pick;
         several: it adds, the same file twice once)."""
         item = {"name": safe_name(filename), "content": bytes(data)}
+        item["thumb"] = thumbnail(item["content"]) if KINDS[name] == "image" else ""  # once
         uploads = self._uploads[name]
         if not name.endswith("s"):
             self._uploads[name], self._refs[name] = [item], []
@@ -246,11 +251,7 @@ class RequestBuilder(anywidget.AnyWidget):
     def _picked(self, edited: str) -> None:
         self.picks = {
             name: [
-                {
-                    "name": f["name"],
-                    "thumb": thumbnail(f["content"]) if KINDS[name] == "image" else "",
-                    "upload": True,
-                }
+                {"name": f["name"], "thumb": f["thumb"], "upload": True}
                 for f in self._uploads[name]
             ]
             + [{"name": ref, "thumb": "", "upload": False} for ref in self._refs[name]]
@@ -265,7 +266,7 @@ class RequestBuilder(anywidget.AnyWidget):
         self._changed()
 
     def _changed(self) -> None:
-        """Re-validate and re-price on every edit."""
+        """Re-validate and re-price on every edit: one build, one budget read."""
         try:
             req = self.build()
             cost = estimate_credits(req, self.model)
@@ -277,11 +278,14 @@ class RequestBuilder(anywidget.AnyWidget):
             return
         self._last_price = cost
         left = self._left()
-        request = {"model": self.model, **req.to_inputs(allow_local=True)}
+        inputs = req.to_inputs(allow_local=True)
         if left is not None and cost > left:
-            self._show(False, f"over budget: {cost} credits needed, {left} left", cost, "budget")
+            message = f"over budget: {cost} credits needed, {left} left"
+            self._show(False, message, cost, "budget", left=left)
             return
-        self._show(True, "", cost, request=_plain(request))
+        key = f"{self.model}:{inputs}"
+        request = _plain({"model": self.model, **inputs})
+        self._show(True, "", cost, request=request, left=left, key=key)
 
     def _left(self) -> int | None:
         return self.studio.ledger.remaining(self.experiment)
@@ -336,16 +340,24 @@ class RequestBuilder(anywidget.AnyWidget):
         note: str = "",
         hint: str = "",
         request: dict[str, Any] | None = None,
+        left: int | str | None = "read",
+        key: str | None = None,
     ) -> None:
-        left = self._left()
+        """Show the form's state; `left` and `key` when the caller has them already ("read":
+        ask the ledger)."""
+        left = self._left() if isinstance(left, str) else left
         with self.hold_sync():
             self.valid, self.message, self.field, self.hint = ok, message, field, hint
             self.price, self.price_note = price, "" if ok or price < 0 else note
             self.left = -1 if left is None else left
             self.request = request if ok else None
-            self.takes = self._takes.get(self._request_key(), 0) if ok else 0
+            if ok:
+                self.takes = self._takes.get(self._request_key() if key is None else key, 0)
+            else:
+                self.takes = 0
 
     def _request_key(self) -> str:
+        """The request the form describes, as a key of `_takes` ("" while not valid)."""
         try:
             return f"{self.model}:{self.build().to_inputs(allow_local=True)}"
         except Exception:  # not a valid request yet

@@ -5,6 +5,7 @@ messages the browser's form sends."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
@@ -228,3 +229,31 @@ def test_a_job_alone_displays_as_its_live_card_in_marimo(studio):
     card = job._display_()
     assert isinstance(card, TaskView) and card.job is job and card.prompt == "a kite at dusk"
     assert job._display_() is not card
+
+
+def test_an_edit_reads_the_budget_once_and_a_pick_decodes_only_its_own_file(
+    studio, tmp_path, monkeypatch
+):
+    import seedance_nb.widgets._builder as builder_module
+
+    builder = studio.builder()
+    reads, decoded, hashed = [], [], []
+    remaining, thumbnail = studio.ledger.remaining, builder_module.thumbnail
+    sha256 = builder_module.hashlib.sha256
+    monkeypatch.setattr(studio.ledger, "remaining", lambda *a: reads.append(a) or remaining(*a))
+    monkeypatch.setattr(builder_module, "thumbnail", lambda d: decoded.append(d) or thumbnail(d))
+    counted = SimpleNamespace(sha256=lambda d: hashed.append(d) or sha256(d))
+    monkeypatch.setattr(builder_module, "hashlib", counted)  # the builder's hashing only
+    builder.mode = "reference"
+    builder.prompt = "three kites"
+    reads.clear()
+    for i in range(3):
+        pick(builder, "images", image(tmp_path / f"{i}.png", (640, 480), (40 * i, 90, 200)))
+    assert names(builder, "images") == ["0.png", "1.png", "2.png"] and builder.valid
+    assert all(p["thumb"].startswith("data:image/jpeg") for p in builder.picks["images"])
+    assert len(decoded) == 3  # each file once, not every file on every pick
+    assert len(hashed) == 3  # and each saved (hashed) once
+    assert len(reads) == 3  # one budget read per pick
+    builder.prompt = "three kites at dusk"
+    assert len(reads) == 4 and len(decoded) == 3 and len(hashed) == 3
+    assert builder.valid and builder.request["prompt"] == "three kites at dusk"
