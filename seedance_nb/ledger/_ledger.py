@@ -476,13 +476,16 @@ class Ledger:
                 cache.unsaved = 0
             return _frame.view(cache.frame, full=full)
 
-    def summary(self, by: str | list[str] = "experiment") -> pd.DataFrame:
+    def summary(
+        self, by: str | list[str] = "experiment", frame: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         """Per group: count, completed, failed, in_flight, estimated and used credits (sums),
         mean_render_s (seconds from send to completion) and lost (credits paid with no video:
-        a send settled "charged" whose task id was lost, a video not saved or expired)."""
+        a send settled "charged" whose task id was lost, a video not saved or expired).
+        `frame`: a `df_full` the caller has just read, so one read serves several views."""
         from . import _frame
 
-        return _frame.summary(self.df_full, by)
+        return _frame.summary(self.df_full if frame is None else frame, by)
 
     def plot(self, ax: Any = None) -> Figure:
         """Cumulative credits used over time, one line per experiment: a matplotlib Figure that

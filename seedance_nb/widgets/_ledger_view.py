@@ -83,11 +83,11 @@ class LedgerView(w.VBox):
         self.errors.value = f'<div class="sd-ledger-error">{text}</div>' if text else ""
 
     def refresh(self) -> None:
-        """Re-read the ledger (only rows that changed) and redraw, summary last."""
+        """Re-read the ledger (once, and only rows that changed) and redraw, summary last."""
         ledger = self.studio.ledger
-        df = ledger.df
+        df = ledger.df_full  # the table, the summary and the chart all come from this read
         if len(df):
-            summary = ledger.summary()
+            summary = ledger.summary(frame=df)
             budgets = [ledger.budget(str(name)) for name in summary.index]
             summary.insert(0, "budget", [b if b is not None else "" for b in budgets])
             pairs = zip(budgets, summary["used"], strict=True)
@@ -95,7 +95,7 @@ class LedgerView(w.VBox):
             summary_html = _table(summary)
         else:
             summary_html = "<i>nothing submitted yet</i>"
-        chart = chart_png(ledger, ledger.df_full)
+        chart = chart_png(ledger, df)
         recent = df[COLUMNS].tail(self.rows).iloc[::-1].copy()
         for column in ("estimated_credits", "credits_used"):  # whole credits, blanks empty
             recent[column] = recent[column].astype("Int64")

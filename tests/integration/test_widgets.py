@@ -120,7 +120,14 @@ def test_ledger_view_shows_budgets_rounded_figures_and_its_own_errors(studio, mo
     assert not re.search(r"\d\.\d{2,}", summary + view.table.value)  # one decimal at most
     assert 'border="1"' not in summary and "<td>160</td>" in view.table.value
     # (the chart is drawn in a helper process: the summary is what fails on the worker here)
-    monkeypatch.setattr(type(studio.ledger), "summary", lambda self: 1 / 0)
+    reads = []
+    view_of = type(studio.ledger)._view
+    monkeypatch.setattr(
+        type(studio.ledger), "_view", lambda s, full: reads.append(full) or view_of(s, full)
+    )
+    view.redraw.now()
+    assert reads == [True]  # the table, the summary and the chart share one read
+    monkeypatch.setattr(type(studio.ledger), "summary", lambda self, *a, **k: 1 / 0)
     view.redraw()  # on a worker thread: the failure lands under the view
     assert wait_until(lambda: "ZeroDivisionError" in view.errors.value)
     view.close()
