@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,13 +19,16 @@ SHARED_JS = ("request.js", "served.js")  # prepended to every view's module, in 
 
 def esm(name: str) -> str:
     """A view's JavaScript module with the shared helpers in front of it, so every view
-    carries the same copy (a module loaded from a blob URL cannot import a sibling)."""
-    return "\n".join((HERE / part).read_text() for part in (*SHARED_JS, name))
+    carries the same copy (a module loaded from a blob URL cannot import a sibling), without
+    its comment lines: a saved notebook keeps one copy in every card's state."""
+    text = "\n".join((HERE / part).read_text() for part in (*SHARED_JS, name))
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
 
 
 def css(name: str) -> str:
-    """A view's stylesheet with the shared status tones in front of it."""
-    return (HERE / "tones.css").read_text() + "\n" + (HERE / name).read_text()
+    """A view's stylesheet with the shared status tones in front of it, without comments."""
+    text = (HERE / "tones.css").read_text() + "\n" + (HERE / name).read_text()
+    return re.sub(r"/\*.*?\*/\s*", "", text, flags=re.S)
 
 
 def video_reply(path: Path | None, named: bool = True) -> tuple[dict[str, Any], list[bytes]]:
