@@ -71,12 +71,13 @@ demo-marimo: install
 lint: install
 	$(VENV)/bin/ruff check .
 
-# `make test TEST_WORKERS=3` spreads whole files over pytest-xdist workers (most tests wait on a
-# simulator, a kernel or a browser, not the CPU). The default stays one process: with three
-# workers on 2 cores, timing-sensitive tests (kill -9 at random moments, a browser waiting on a
-# video) failed under the extra load in the one full run tried. With two workers a full run
-# passed in 14 min 25 s against 23 min 47 s serial, but ran 1,471 of the 1,481 tests collected,
-# a gap not yet explained: the default stays serial until it is.
+# `make test TEST_WORKERS=2` spreads whole files over pytest-xdist workers (most tests wait on a
+# simulator, a kernel or a browser, not the CPU). The default stays one process. Two full runs
+# with two workers on this 2-core machine took 14 min 25 s and 14 min 21 s (0.61x and 0.64x
+# the serial run), but the second failed two browser tests whose comparisons never appeared
+# while another worker drove a second browser, and both ran 10 tests fewer: schemathesis gives
+# each fuzzed operation of a test the same node id, and xdist, which schedules by node id,
+# runs one of the six (tests/integration/test_simulator_fuzz.py). Serially all of them run.
 TEST_WORKERS ?= 0
 
 test: install system-deps lint
