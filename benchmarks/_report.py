@@ -36,10 +36,14 @@ class Figure:
         )
 
 
-def timeit(fn: Callable[[], object], repeat: int) -> list[float]:
-    """Seconds per call of `fn`, `repeat` times."""
+def timeit(
+    fn: Callable[[], object], repeat: int, before: Callable[[], object] | None = None
+) -> list[float]:
+    """Seconds per call of `fn`, `repeat` times; `before` runs untimed ahead of each call."""
     out = []
     for _ in range(repeat):
+        if before is not None:
+            before()
         start = time.perf_counter()
         fn()
         out.append(time.perf_counter() - start)
