@@ -29,6 +29,7 @@ from ..api import (
 )
 from ..api._requests import MAX_NAME
 from ..runtime import Job, JobError
+from ..runtime._listeners import Listeners
 from ._frames import colour_match, last_frame, save_png, tail_clip
 from ._seams import VERDICTS, Seam, first_colour, measure
 from ._shots import Shot, as_shot, plan_row, request_for
@@ -97,7 +98,7 @@ class Sequence:
         self.reason: str | None = None
         self.stitched: Path | None = None
         self.stitch_method: str | None = None
-        self._listeners: list[Callable[[Sequence], Any]] = []
+        self._listeners: Listeners[Sequence] = Listeners()
         self._view: Any = None
         tail = self.tail_reference > 0
         self._plan = [
@@ -354,19 +355,10 @@ class Sequence:
     ) -> Callable[[], None]:
         """Call `callback(seq)` whenever a shot, a seam or the state changes. Returns a
         function that unsubscribes it; `remove=True` unsubscribes instead (as `Job.on_update`)."""
-
-        def unsubscribe() -> None:
-            # a new list, never an edit in place: `_changed` may be iterating the old one
-            self._listeners = [c for c in self._listeners if c != callback]
-
-        if remove:
-            unsubscribe()
-        else:
-            self._listeners.append(callback)
-        return unsubscribe
+        return self._listeners.subscribe(callback, remove=remove)
 
     def _changed(self) -> None:
-        for callback in list(self._listeners):
+        for callback in self._listeners:
             try:
                 callback(self)
             except Exception as exc:  # a view's error must not stop the chain

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..api import JobStatus, Request, SeedanceError, Task, TaskFailedError, WaitTimeoutError
+from ._listeners import Listeners
 
 if TYPE_CHECKING:
     from ._host import Host
@@ -76,7 +77,7 @@ class Job:
         self.warning: str | None = None  # a problem that does not end the job (a ledger write)
         self.show_progress = False  # result() shows a live line while it blocks
         self.callback_errors: list[BaseException] = []
-        self._callbacks: list[Callable[[Job], Any]] = []
+        self._callbacks: Listeners[Job] = Listeners()
         self._done: concurrent.futures.Future[Task] = concurrent.futures.Future()
         self._displays: list[Any] = []
         self._views: list[tuple[Any, Any]] = []  # (display handle, widget view) to refresh
@@ -181,16 +182,7 @@ class Job:
 
         Returns a function that unsubscribes it; `on_update(callback, remove=True)` does the
         same (as lonboard's `on_click` does). Removing twice is harmless."""
-
-        def unsubscribe() -> None:
-            # a new list, never an edit in place: a notifier may be iterating the old one
-            self._callbacks = [c for c in self._callbacks if c != callback]
-
-        if remove:
-            unsubscribe()
-        else:
-            self._callbacks.append(callback)
-        return unsubscribe
+        return self._callbacks.subscribe(callback, remove=remove)
 
     def cancel(self) -> bool:
         """Take the job out of the local queue; False once it has been sent."""
@@ -264,7 +256,7 @@ class Job:
         self._changed()
 
     def _changed(self) -> None:
-        for callback in list(self._callbacks):
+        for callback in self._callbacks:
             try:
                 callback(self)
             except Exception as exc:  # a broken callback must not stop the poller

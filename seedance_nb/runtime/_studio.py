@@ -39,6 +39,7 @@ from ._fingerprint import LOOPBACK, fingerprint, server_kind
 from ._host import Host
 from ._job import Job
 from ._lifecycle import mirror
+from ._listeners import Listeners
 from ._progress import Progress, follow
 from ._sweep import Sweep
 
@@ -91,7 +92,7 @@ class Studio:
         self._jobs: dict[int, Job] = {}
         self._rebuilding = threading.Lock()
         self._adopted_jobs: list[Job] = []
-        self._listeners: list[Callable[[Job], Any]] = []
+        self._listeners: Listeners[Job] = Listeners()
         self.owner = Owner.new()
         self.ledger.register(self.owner)
         self._replay_journal()
@@ -561,7 +562,7 @@ class Studio:
         return self.submit(job.request, job.model, job.experiment, job.label, True, job.take)
 
     def _job_changed(self, job: Job) -> None:
-        for listener in list(self._listeners):
+        for listener in self._listeners:
             listener(job)
 
     def on_job_update(
@@ -569,16 +570,7 @@ class Studio:
     ) -> Callable[[], None]:
         """Call `callback(job)` whenever any job of this studio changes. Returns a function
         that unsubscribes it; `remove=True` unsubscribes instead (harmless if absent)."""
-
-        def unsubscribe() -> None:
-            # a new list, never an edit in place: a notifier may be iterating the old one
-            self._listeners = [c for c in self._listeners if c != callback]
-
-        if remove:
-            unsubscribe()
-        else:
-            self._listeners.append(callback)
-        return unsubscribe
+        return self._listeners.subscribe(callback, remove=remove)
 
     def results(self, experiment: str | None = None) -> pd.DataFrame:
         """Votes from comparisons as a table: wins, losses, win rate and a ranking.

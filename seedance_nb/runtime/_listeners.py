@@ -1,0 +1,36 @@
+"""Listeners: the callbacks a job, a studio or a sequence calls when it changes. Subscribing
+returns the unsubscribe function, and `remove=True` unsubscribes instead (as lonboard's
+`on_click` does); removing twice is harmless."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Listeners(Generic[T]):
+    """An ordered set of callbacks taking one argument. Iterating gives a snapshot, so a
+    callback may unsubscribe (itself or another) while they are being called."""
+
+    def __init__(self) -> None:
+        self._items: tuple[Callable[[T], Any], ...] = ()
+
+    def subscribe(
+        self, callback: Callable[[T], Any], *, remove: bool = False
+    ) -> Callable[[], None]:
+        def unsubscribe() -> None:
+            self._items = tuple(c for c in self._items if c != callback)
+
+        if remove:
+            unsubscribe()
+        else:
+            self._items = (*self._items, callback)
+        return unsubscribe
+
+    def __iter__(self) -> Iterator[Callable[[T], Any]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
