@@ -80,8 +80,9 @@ lint: install
 # runs one of the six (tests/integration/test_simulator_fuzz.py). Serially all of them run.
 TEST_WORKERS ?= 0
 
+# CI's log ends with the 25 slowest tests: where the suite's time goes, run by run.
 test: install system-deps lint
-	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
+	$(PY) -m pytest --durations=25 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 # The unit tier alone (tests/unit: pure modules, no server, no database), in well under a
 # minute; `pytest tests/integration` and `pytest tests/system` are the other two tiers.
