@@ -327,7 +327,7 @@ class Ledger:
     def check_budget(self, experiment: str, cost: int, *, user: str | None = None) -> None:
         """Raise BudgetExceededError if `cost` would overspend the experiment's (or the
         user's) budget."""
-        self._store.check_budget(experiment, int(cost), user)
+        self._store.check_budget(experiment, cost, user)
 
     def account_moves(
         self, account: str, row_id: int, since: int | None = None, lost_within: float = 86_400.0

@@ -4,6 +4,7 @@ plan, and the stitched video playing once it exists."""
 from __future__ import annotations
 
 import html
+import threading
 from typing import Any
 
 import anywidget
@@ -43,14 +44,16 @@ class Storyboard(anywidget.AnyWidget):
         self.seq = seq
         self._watched: set[int] = set()
         self._posters: dict[tuple[int, str], bytes] = {}  # b"" while one is being decoded
+        self._lock = threading.RLock()  # one _sync at a time, and close() between them
         self._unsubscribe = [listen(self, seq.on_change, "_sync")]
         self._sync(seq)
 
     def close(self) -> None:
         """Stop following the sequence and its jobs, then close the widget."""
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe.clear()
+        with self._lock:
+            for unsubscribe in self._unsubscribe:
+                unsubscribe()
+            self._unsubscribe.clear()
         super().close()
 
     def _job_changed(self, _job: Any) -> None:
@@ -64,8 +67,7 @@ class Storyboard(anywidget.AnyWidget):
 
             def keep(data: bytes) -> None:
                 self._posters[key] = data
-                if self._unsubscribe:  # still open
-                    self._sync(self.seq)
+                self._sync(self.seq)  # (nothing once closed)
 
             off_loop(lambda: poster(path), keep)
         return self._posters[key]
@@ -74,52 +76,57 @@ class Storyboard(anywidget.AnyWidget):
         return f"<Storyboard {self.seq!r}>"
 
     def _sync(self, seq: Sequence, *_: Any) -> None:
-        """Copy the sequence's state (and its jobs') into the synced traits."""
-        shots = []
-        for row in seq.shot_plan:
-            n = int(row["shot"])
-            job = seq.jobs.get(n)
-            card: dict[str, Any] = {
-                "n": n,
-                "mode": row["mode"],
-                "seconds": row["seconds"],
-                "prompt": row["prompt"] or "",
-                "estimated": int(row["credits"]),
-                "status": "PLANNED",
-                "tone": "muted",
-                "credits": -1,
-                "take": 1,
-                "job_id": 0,
-                "poster": b"",
-            }
-            if job is not None:
-                if job.id not in self._watched and self._unsubscribe:
-                    self._watched.add(job.id)
-                    self._unsubscribe.append(listen(self, job.on_update, "_job_changed"))
-                card.update(
-                    status=str(job.status),
-                    tone=job.status.tone,
-                    credits=-1 if job.credits_used is None else job.credits_used,
-                    take=job.take,
-                    job_id=job.id,
-                    mode=job.request.mode,
-                )
-                if job.local_path and job.status is JobStatus.COMPLETED:
-                    card["poster"] = self._poster((job.id, job.local_path.name), job.local_path)
-            shots.append(card)
-        seams = [
-            {k: (float(v) if isinstance(v, float) else v) for k, v in s.as_dict().items()}
-            for s in seq.measured
-        ]
-        with self.hold_sync():
-            self.name, self.state, self.reason = seq.name, seq.state, seq.reason or ""
-            self.shots, self.seams = shots, seams
-            self.planned, self.spent = seq.total, seq.spent
-            self.budget = -1 if seq.budget is None else int(seq.budget)
-            stitched = seq.stitched
-            self.video_name = stitched.name if stitched else ""
-            self.video_size = stitched.stat().st_size if stitched and stitched.exists() else 0
-            self.stitch_method = seq.stitch_method or ""
+        """Copy the sequence's state (and its jobs') into the synced traits. One thread at a
+        time: the studio's loop, the kernel's thread and the poster worker all call it, and an
+        older picture must never land after a newer one (a poster shown, then blanked)."""
+        with self._lock:
+            if not self._unsubscribe:  # closed
+                return
+            shots = []
+            for row in seq.shot_plan:
+                n = int(row["shot"])
+                job = seq.jobs.get(n)
+                card: dict[str, Any] = {
+                    "n": n,
+                    "mode": row["mode"],
+                    "seconds": row["seconds"],
+                    "prompt": row["prompt"] or "",
+                    "estimated": int(row["credits"]),
+                    "status": "PLANNED",
+                    "tone": "muted",
+                    "credits": -1,
+                    "take": 1,
+                    "job_id": 0,
+                    "poster": b"",
+                }
+                if job is not None:
+                    if job.id not in self._watched:
+                        self._watched.add(job.id)
+                        self._unsubscribe.append(listen(self, job.on_update, "_job_changed"))
+                    card.update(
+                        status=str(job.status),
+                        tone=job.status.tone,
+                        credits=-1 if job.credits_used is None else job.credits_used,
+                        take=job.take,
+                        job_id=job.id,
+                        mode=job.request.mode,
+                    )
+                    if job.local_path and job.status is JobStatus.COMPLETED:
+                        card["poster"] = self._poster((job.id, job.local_path.name), job.local_path)
+                shots.append(card)
+            seams = [
+                {k: (float(v) if isinstance(v, float) else v) for k, v in s.as_dict().items()}
+                for s in seq.measured
+            ]
+            with self.hold_sync():
+                self.name, self.state, self.reason = seq.name, seq.state, seq.reason or ""
+                self.shots, self.seams = shots, seams
+                self.planned, self.spent = seq.total, seq.spent
+                self.budget = -1 if seq.budget is None else int(seq.budget)
+                stitched = seq.stitched
+                self.video_name = stitched.name if stitched else ""
+                self.video_size = stitched.stat().st_size if stitched and stitched.exists() else 0
+                self.stitch_method = seq.stitch_method or ""
 
     def static_html(self) -> str:
         """The strip as plain HTML, for where widgets do not render."""

@@ -4,8 +4,12 @@ the stitched video sent to the view on request."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
+from types import SimpleNamespace
 
 import seedance_nb.widgets._storyboard as storyboard_module
+from seedance_nb.runtime import JobStatus
+from seedance_nb.runtime._listeners import Listeners
 from seedance_nb.widgets import Storyboard
 from tests.waiting import wait_until
 
@@ -69,7 +73,60 @@ def test_a_closed_storyboard_lets_go_and_decodes_posters_off_the_loop(
     board.close()
     assert len(seq._listeners) == before - 1
     assert [len(job._callbacks) for job in jobs] == [n - 1 for n in held]
+    seq.reason = "changed after the board was closed"
     seq._changed()  # a closed board is no longer synced
     for job in jobs:
         job.changed()
-    assert len(decoded_on) == 2
+    assert board.reason == ""
+
+
+def test_a_poster_decoded_while_an_older_sync_runs_is_not_blanked_by_it(monkeypatch):
+    """The poster worker's sync and an older one from another thread take turns: the older
+    picture (poster not decoded yet) never lands after the newer one."""
+    jpeg = b"\xff\xd8 a poster"
+    hold, holding = threading.Event(), threading.Event()
+    # decoded only once the older sync has built its cards (poster b"") and stalled
+    monkeypatch.setattr(storyboard_module, "poster", lambda path: holding.wait(60) and jpeg)
+
+    class Seq:  # what Storyboard reads of a Sequence; its seams stall the "older" sync
+        name, state, reason, total, spent = "race", "running", None, 160, 0
+        budget = stitched = stitch_method = None
+
+        def __init__(self):
+            self.listeners, self.jobs = Listeners(), {}
+            self.shot_plan = [
+                {"shot": 1, "mode": "text-to-video", "seconds": 4, "prompt": "p", "credits": 160}
+            ]
+
+        def on_change(self, callback, remove=False):
+            return self.listeners.subscribe(callback, remove=remove)
+
+        @property
+        def measured(self):
+            if threading.current_thread().name == "older":
+                holding.set()
+                hold.wait(60)
+            return []
+
+    seq = Seq()
+    board = Storyboard(seq)
+    syncs = []
+    sync = board._sync
+    board._sync = lambda *a: (syncs.append(threading.current_thread().name), sync(*a))
+    job = SimpleNamespace(
+        id=1,
+        status=JobStatus.COMPLETED,
+        credits_used=160,
+        take=1,
+        local_path=Path("/x.mp4"),
+        request=SimpleNamespace(mode="text-to-video"),
+        on_update=Listeners().subscribe,
+    )
+    seq.jobs[1] = job
+    older = threading.Thread(target=board._sync, args=(seq,), name="older")
+    older.start()  # builds its cards (poster b"", decode started), then stalls
+    assert holding.wait(60)
+    assert wait_until(lambda: any(name.startswith("sd-views") for name in syncs))
+    hold.set()  # the worker's sync has begun: now let the older one finish
+    older.join(60)
+    assert wait_until(lambda: board.shots[0]["poster"] == jpeg)
