@@ -283,9 +283,8 @@ class RequestBuilder(anywidget.AnyWidget):
             message = f"over budget: {cost} credits needed, {left} left"
             self._show(False, message, cost, "budget", left=left)
             return
-        key = f"{self.model}:{inputs}"
         request = _plain({"model": self.model, **inputs})
-        self._show(True, "", cost, request=request, left=left, key=key)
+        self._show(True, "", cost, request=request, left=left, key=_take_key(self.model, inputs))
 
     def _left(self) -> int | None:
         return self.studio.ledger.remaining(self.experiment)
@@ -341,25 +340,22 @@ class RequestBuilder(anywidget.AnyWidget):
         hint: str = "",
         request: dict[str, Any] | None = None,
         left: int | str | None = "read",
-        key: str | None = None,
+        key: str = "",
     ) -> None:
-        """Show the form's state; `left` and `key` when the caller has them already ("read":
-        ask the ledger)."""
+        """Show the form's state: `left` when the caller has read it already ("read": ask the
+        ledger), and the valid request's `key` in `_takes`."""
         left = self._left() if isinstance(left, str) else left
         with self.hold_sync():
             self.valid, self.message, self.field, self.hint = ok, message, field, hint
             self.price, self.price_note = price, "" if ok or price < 0 else note
             self.left = -1 if left is None else left
             self.request = request if ok else None
-            if ok:
-                self.takes = self._takes.get(self._request_key() if key is None else key, 0)
-            else:
-                self.takes = 0
+            self.takes = self._takes.get(key, 0) if ok else 0
 
     def _request_key(self) -> str:
         """The request the form describes, as a key of `_takes` ("" while not valid)."""
         try:
-            return f"{self.model}:{self.build().to_inputs(allow_local=True)}"
+            return _take_key(self.model, self.build().to_inputs(allow_local=True))
         except Exception:  # not a valid request yet
             return ""
 
@@ -426,6 +422,11 @@ class RequestBuilder(anywidget.AnyWidget):
         else:
             return False
         return True
+
+
+def _take_key(model: str, inputs: dict[str, Any]) -> str:
+    """A request's key in `_takes`: its model and wire inputs (the takes asked of it)."""
+    return f"{model}:{inputs}"
 
 
 def _plain(value: Any) -> Any:
