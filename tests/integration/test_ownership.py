@@ -461,6 +461,8 @@ def test_7_two_processes_downloading_one_video_at_once_leave_one_good_file(
         maker.wait(made, timeout=120)
     finally:
         maker.close()
+    unsaved = [(job.id, str(job.status), job.error) for job in made if job.local_path is None]
+    assert not unsaved  # (once seen in a full run, never alone: this names the jobs)
     for job in made:
         job.local_path.unlink()  # both processes must fetch it again
     before = dict(fetches(sim))
